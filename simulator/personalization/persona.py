@@ -1,0 +1,423 @@
+"""Personas: what a fresh virtual card is made of (PINs, counters, keys, certificates, ATR).
+
+A persona is a TOML file (schema ``mynasim-persona/1``, see ``fixtures/personas/default.toml``)
+naming its PINs and retry counters, the certificate/key/CA files of both JPKI key pairs (paths
+relative to the persona file), the card identity (ATR, token label and serial), and the holder
+and issuance data the generator (:mod:`.generate`) turns into certificates.
+
+:func:`load_persona` validates everything the card uses and is fast (keys are loaded without
+the expensive RSA consistency check; the public key is compared with the certificate instead).
+Error messages name the file and the field and never contain a PIN or password value.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from . import fields
+from .fields import FieldError, Table
+from .hierarchy import MAX_SERIAL
+from .holder import Holder, parse_holder
+from .pki import RSA_KEY_BITS, Issuance
+
+PERSONA_SCHEMA = "mynasim-persona/1"
+
+_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
+_AUTH_PIN = re.compile(r"[0-9]{4}")
+_SIGN_PIN = re.compile(r"[A-Z0-9]{6,16}")
+_PRINTABLE_ASCII = re.compile(r"[\x20-\x7e]*")
+_AUTH_COMMON_NAME = re.compile(r"[0-9A-Z]{14}([0-9]{5})003A")
+_SIGN_COMMON_NAME = re.compile(r"[0-9A-Z]{1,64}")
+_PKCS8_PEM_HEADER = b"-----BEGIN PRIVATE KEY-----"
+_MAX_TRIES = 15  # a 63Cx status word can report at most 15 remaining tries
+
+
+class PersonaError(ValueError):
+    """A persona file (or a file it references) is missing, malformed or inconsistent.
+
+    The message names the file and the field, and NEVER contains a PIN/password value.
+    """
+
+
+@dataclass(frozen=True)
+class PinSpec:
+    """A PIN as the card compares it, with its retry limit and the tries left on a fresh card."""
+
+    value: bytes  # ASCII bytes exactly as the card compares them (e.g. b"1234")
+    max_tries: int  # retry limit (auth PIN 3, signing password 5)
+    remaining: int  # tries left on a fresh card (0 = blocked); 0 <= remaining <= max_tries
+
+    def __repr__(self) -> str:
+        return f"PinSpec(value=<redacted>, max_tries={self.max_tries}, remaining={self.remaining})"
+
+
+@dataclass(frozen=True)
+class KeyPairSpec:
+    """One JPKI key pair: end-entity certificate and key (both or neither) and the issuing CA."""
+
+    certificate: bytes | None  # DER; None = the card carries no such certificate
+    private_key: rsa.RSAPrivateKey | None  # None exactly when certificate is None
+    ca_certificate: bytes  # DER of the issuing CA certificate (EF 000B resp. 0002)
+
+    def __repr__(self) -> str:
+        certificate = "None" if self.certificate is None else f"<{len(self.certificate)} bytes>"
+        key = "None" if self.private_key is None else f"<RSA-{self.private_key.key_size}>"
+        return (
+            f"KeyPairSpec(certificate={certificate}, private_key={key}, "
+            f"ca_certificate=<{len(self.ca_certificate)} bytes>)"
+        )
+
+
+@dataclass(frozen=True)
+class Persona:
+    """Everything a fresh virtual card is made of."""
+
+    name: str
+    description: str
+    path: Path  # the persona file it came from (absolute)
+    checksum: str  # hex SHA-256 over the persona file and every file it references
+    atr: bytes
+    token_label: str  # ASCII, <= 32 chars
+    token_serial: str  # exactly 16 ASCII chars; the card's identity, unique per persona
+    auth_pin: PinSpec  # JPKI user-authentication PIN (EF 0018)
+    sign_pin: PinSpec  # JPKI signing password (EF 001B)
+    auth: KeyPairSpec  # user-authentication certificate / key 0017 / CA
+    sign: KeyPairSpec  # digital-signature certificate / key 001A / CA
+
+
+# ------------------------------------------------------------------------ persona documents
+
+
+@dataclass(frozen=True)
+class SlotDocument:
+    """A ``[auth]`` or ``[sign]`` table: which files make up the key pair, how it was issued."""
+
+    present: bool
+    certificate: Path | None
+    private_key: Path | None
+    ca_certificate: Path
+    issuance: Issuance | None  # None: the certificate is not made by the generator
+
+
+@dataclass(frozen=True)
+class PersonaDocument:
+    """A validated persona file before the files it references are read."""
+
+    path: Path
+    content: bytes
+    name: str
+    description: str
+    atr: bytes
+    token_label: str
+    token_serial: str
+    auth_pin: PinSpec
+    sign_pin: PinSpec
+    holder: Holder | None  # required when a slot has issuance data
+    auth: SlotDocument
+    sign: SlotDocument
+
+    def slots(self) -> tuple[tuple[str, SlotDocument], tuple[str, SlotDocument]]:
+        return (("auth", self.auth), ("sign", self.sign))
+
+
+_TOP_KEYS = ("schema", "name", "description", "card", "pins", "holder", "auth", "sign")
+_CARD_KEYS = ("atr", "token_label", "token_serial")
+_PIN_KEYS = ("value", "max_tries", "remaining")
+_SLOT_KEYS = ("present", "certificate", "private_key", "ca_certificate", "issuance")
+_ISSUANCE_KEYS = ("hierarchy", "generation", "issued_at", "serial", "common_name")
+
+
+def _fail(where: str, key: str, rule: str) -> FieldError:
+    return FieldError(f"{fields.field_name(where, key)}: {rule}")
+
+
+def _schema(document: Table) -> None:
+    if fields.string(document, "schema", "") != PERSONA_SCHEMA:
+        raise _fail("", "schema", f"must be '{PERSONA_SCHEMA}'")
+
+
+def _persona_name(document: Table) -> str:
+    name = fields.string(document, "name", "")
+    if not _NAME.fullmatch(name):
+        raise _fail("", "name", "must be 1-64 of a-z 0-9 _ - starting with a letter or digit")
+    return name
+
+
+def _atr(card: Table) -> bytes:
+    text = "".join(fields.string(card, "atr", "card").split())
+    rule = "must be 2-33 hex bytes (spaces allowed) starting with 3B or 3F"
+    try:
+        atr = bytes.fromhex(text)
+    except ValueError:
+        raise _fail("card", "atr", rule) from None
+    if not 2 <= len(atr) <= 33 or atr[0] not in (0x3B, 0x3F):
+        raise _fail("card", "atr", rule)
+    return atr
+
+
+def _token_label(card: Table) -> str:
+    label = fields.string(card, "token_label", "card")
+    if not _PRINTABLE_ASCII.fullmatch(label) or not 1 <= len(label) <= 32 or label.endswith(" "):
+        raise _fail("card", "token_label", "must be 1-32 printable ASCII characters")
+    return label
+
+
+def _token_serial(card: Table) -> str:
+    serial = fields.string(card, "token_serial", "card")
+    if not _PRINTABLE_ASCII.fullmatch(serial) or len(serial) != 16:
+        raise _fail("card", "token_serial", "must be exactly 16 printable ASCII characters")
+    return serial
+
+
+def _pin(pins: Table, key: str, pattern: re.Pattern[str], rule: str) -> PinSpec:
+    where = f"pins.{key}"
+    table = fields.sub_table(pins, key, "pins")
+    fields.check_keys(table, _PIN_KEYS, where)
+    value = fields.string(table, "value", where)  # type errors name the type, not the value
+    if not pattern.fullmatch(value):
+        raise _fail(where, "value", rule)
+    max_tries = fields.integer_in_range(table, "max_tries", where, 1, _MAX_TRIES)
+    remaining = fields.integer_in_range(table, "remaining", where, 0, max_tries)
+    return PinSpec(value=value.encode("ascii"), max_tries=max_tries, remaining=remaining)
+
+
+def _issuance(table: Table, where: str, common_name: re.Pattern[str], rule: str) -> Issuance:
+    fields.check_keys(table, _ISSUANCE_KEYS, where)
+    hierarchy = fields.string(table, "hierarchy", where)
+    if not hierarchy:
+        raise _fail(where, "hierarchy", "must not be empty")
+    name = fields.string(table, "common_name", where)
+    if not common_name.fullmatch(name):
+        raise _fail(where, "common_name", rule)
+    return Issuance(
+        hierarchy=hierarchy,
+        generation=fields.integer_in_range(table, "generation", where, 1, 99),
+        issued_at=fields.utc_datetime(table, "issued_at", where),
+        serial=fields.integer_in_range(table, "serial", where, 1, MAX_SERIAL),
+        common_name=name,
+    )
+
+
+_CN_RULES = {
+    "auth": (
+        _AUTH_COMMON_NAME,
+        "must be 23 of 0-9 A-Z ending with the 5-digit municipality code and 003A",
+    ),
+    "sign": (_SIGN_COMMON_NAME, "must be 1-64 of 0-9 A-Z"),
+}
+
+
+def _slot(document: Table, key: str, base: Path) -> SlotDocument:
+    table = fields.sub_table(document, key, "")
+    fields.check_keys(table, _SLOT_KEYS, key)
+    present = fields.boolean(table, "present", key)
+    ca_certificate = fields.relative_path(table, "ca_certificate", key, base)
+    if not present:
+        for extra in ("certificate", "private_key", "issuance"):
+            if extra in table:
+                raise _fail(key, extra, "must be absent when present = false")
+        return SlotDocument(False, None, None, ca_certificate, None)
+    issuance_table = fields.optional_sub_table(table, "issuance", key)
+    issuance = None
+    if issuance_table is not None:
+        issuance = _issuance(issuance_table, f"{key}.issuance", *_CN_RULES[key])
+    return SlotDocument(
+        present=True,
+        certificate=fields.relative_path(table, "certificate", key, base),
+        private_key=fields.relative_path(table, "private_key", key, base),
+        ca_certificate=ca_certificate,
+        issuance=issuance,
+    )
+
+
+def _check_issuance_against_holder(document: PersonaDocument) -> None:
+    for key, slot in document.slots():
+        if slot.issuance is None:
+            continue
+        where = f"{key}.issuance"
+        if document.holder is None:
+            raise FieldError(f"holder: required because {where} asks for a certificate")
+        if slot.issuance.issued_at.date() <= document.holder.birth_date:
+            raise _fail(where, "issued_at", "must be after holder.birth_date")
+        code = document.holder.municipality_code
+        if key == "auth" and not slot.issuance.common_name.endswith(f"{code}003A"):
+            raise _fail(where, "common_name", "must end with holder.municipality_code + 003A")
+
+
+def _parse_document(path: Path, content: bytes, document: Table) -> PersonaDocument:
+    fields.check_keys(document, _TOP_KEYS, "")
+    _schema(document)
+    card = fields.sub_table(document, "card", "")
+    fields.check_keys(card, _CARD_KEYS, "card")
+    pins = fields.sub_table(document, "pins", "")
+    fields.check_keys(pins, ("auth", "sign"), "pins")
+    holder = fields.optional_sub_table(document, "holder", "")
+    parsed = PersonaDocument(
+        path=path,
+        content=content,
+        name=_persona_name(document),
+        description=fields.string(document, "description", ""),
+        atr=_atr(card),
+        token_label=_token_label(card),
+        token_serial=_token_serial(card),
+        auth_pin=_pin(pins, "auth", _AUTH_PIN, "must be exactly 4 ASCII digits"),
+        sign_pin=_pin(pins, "sign", _SIGN_PIN, "must be 6-16 characters of A-Z 0-9"),
+        holder=None if holder is None else parse_holder(holder),
+        auth=_slot(document, "auth", path.parent),
+        sign=_slot(document, "sign", path.parent),
+    )
+    _check_issuance_against_holder(parsed)
+    return parsed
+
+
+def read_persona_document(path: Path) -> PersonaDocument:
+    """Read and validate a persona file without opening the files it references."""
+    path = path.resolve()
+    try:
+        content = path.read_bytes()
+    except OSError as error:
+        raise PersonaError(f"{path}: cannot read persona file ({error.strerror})") from None
+    try:
+        document = tomllib.loads(content.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise PersonaError(f"{path}: persona file is not UTF-8") from None
+    except tomllib.TOMLDecodeError as error:
+        raise PersonaError(f"{path}: invalid TOML: {error}") from None
+    try:
+        return _parse_document(path, content, document)
+    except FieldError as error:
+        raise PersonaError(f"{path}: {error}") from None
+
+
+# ------------------------------------------------------------------------ referenced files
+
+
+def _read(path: Path, persona: Path, field: str) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as error:
+        raise PersonaError(f"{persona}: {field}: cannot read {path} ({error.strerror})") from None
+
+
+def _certificate(data: bytes, persona: Path, field: str) -> rsa.RSAPublicKey:
+    try:
+        key = x509.load_der_x509_certificate(data).public_key()
+    except ValueError:
+        raise PersonaError(f"{persona}: {field}: not a DER X.509 certificate") from None
+    if not isinstance(key, rsa.RSAPublicKey) or key.key_size != RSA_KEY_BITS:
+        raise PersonaError(f"{persona}: {field}: certificate key must be RSA-{RSA_KEY_BITS}")
+    return key
+
+
+def _private_key(data: bytes, persona: Path, field: str) -> rsa.RSAPrivateKey:
+    problem = f"{persona}: {field}: must be an unencrypted PKCS#8 PEM RSA-{RSA_KEY_BITS} key"
+    if not data.lstrip().startswith(_PKCS8_PEM_HEADER):
+        raise PersonaError(problem)
+    try:
+        key = serialization.load_pem_private_key(data, None, unsafe_skip_rsa_key_validation=True)
+    except (ValueError, TypeError, UnsupportedAlgorithm):
+        raise PersonaError(problem) from None
+    if not isinstance(key, rsa.RSAPrivateKey) or key.key_size != RSA_KEY_BITS:
+        raise PersonaError(problem)
+    return key
+
+
+def _key_pair(
+    slot: SlotDocument, key: str, persona: Path, parts: list[bytes | None]
+) -> KeyPairSpec:
+    """Read and check one slot's files; appends their bytes to ``parts`` in checksum order."""
+    ca = _read(slot.ca_certificate, persona, f"{key}.ca_certificate")
+    _certificate(ca, persona, f"{key}.ca_certificate")
+    if slot.certificate is None or slot.private_key is None:
+        parts.extend([None, None, ca])
+        return KeyPairSpec(certificate=None, private_key=None, ca_certificate=ca)
+    certificate = _read(slot.certificate, persona, f"{key}.certificate")
+    public_key = _certificate(certificate, persona, f"{key}.certificate")
+    pem = _read(slot.private_key, persona, f"{key}.private_key")
+    private_key = _private_key(pem, persona, f"{key}.private_key")
+    if private_key.public_key().public_numbers() != public_key.public_numbers():
+        raise PersonaError(
+            f"{persona}: {key}.private_key: does not match the public key of {key}.certificate"
+        )
+    parts.extend([certificate, pem, ca])
+    return KeyPairSpec(certificate=certificate, private_key=private_key, ca_certificate=ca)
+
+
+def persona_checksum(parts: list[bytes | None]) -> str:
+    """SHA-256 over the parts in order, each framed as an 8-byte big-endian length and the bytes.
+
+    The order is: persona file, auth certificate, auth key, auth CA certificate, sign
+    certificate, sign key, sign CA certificate. An absent file is framed as eight 0xFF bytes.
+    """
+    digest = hashlib.sha256()
+    for part in parts:
+        if part is None:
+            digest.update(b"\xff" * 8)
+        else:
+            digest.update(len(part).to_bytes(8, "big") + part)
+    return digest.hexdigest()
+
+
+# ---------------------------------------------------------------------------------- lookup
+
+_SIMULATOR_DIR = Path(__file__).resolve().parent.parent
+
+
+def fixtures_root() -> Path:
+    """``simulator/_fixtures`` in an installed wheel, else the repository's ``fixtures/``."""
+    installed = _SIMULATOR_DIR / "_fixtures"
+    return installed if installed.is_dir() else _SIMULATOR_DIR.parent / "fixtures"
+
+
+def builtin_personas() -> list[str]:
+    """Sorted names of the persona files shipped in ``fixtures_root()/personas``."""
+    return sorted(path.stem for path in (fixtures_root() / "personas").glob("*.toml"))
+
+
+def _resolve(ref: str | os.PathLike[str]) -> tuple[Path, str | None]:
+    """The persona file for ``ref``, and the built-in name if ``ref`` named one."""
+    builtins = builtin_personas()
+    if isinstance(ref, str) and ref in builtins:
+        return fixtures_root() / "personas" / f"{ref}.toml", ref
+    path = Path(ref)
+    if path.is_file():
+        return path, None
+    known = ", ".join(builtins) or "none installed"
+    raise PersonaError(
+        f"unknown persona '{os.fspath(ref)}': not a file and not one of the built-in personas "
+        f"({known})"
+    )
+
+
+def load_persona(ref: str | os.PathLike[str]) -> Persona:
+    """Load a built-in persona by name (``"default"``) or a persona file by path."""
+    path, builtin = _resolve(ref)
+    document = read_persona_document(path)
+    if builtin is not None and document.name != builtin:
+        raise PersonaError(f"{document.path}: name: must equal the file name '{builtin}'")
+    parts: list[bytes | None] = [document.content]
+    auth = _key_pair(document.auth, "auth", document.path, parts)
+    sign = _key_pair(document.sign, "sign", document.path, parts)
+    return Persona(
+        name=document.name,
+        description=document.description,
+        path=document.path,
+        checksum=persona_checksum(parts),
+        atr=document.atr,
+        token_label=document.token_label,
+        token_serial=document.token_serial,
+        auth_pin=document.auth_pin,
+        sign_pin=document.sign_pin,
+        auth=auth,
+        sign=sign,
+    )

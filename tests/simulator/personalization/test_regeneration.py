@@ -1,0 +1,288 @@
+"""regenerate()/check(): committed fixtures are reproducible byte for byte; drift is detected."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+from cryptography import x509
+from cryptography.x509.oid import ExtensionOID
+
+from simulator.personalization import (
+    PersonaError,
+    PkiError,
+    check,
+    fixtures_root,
+    load_hierarchies,
+    load_persona,
+    regenerate,
+)
+
+GENERATED = [
+    "pki/ca/auth-ca-1.der",
+    "pki/ca/sign-ca-1.der",
+    "pki/ee/default-auth.der",
+    "pki/ee/default-sign.der",
+]
+
+
+def full_width(text: str) -> str:
+    """ASCII characters as their full-width forms (U+FF01-U+FF5E), as on the card."""
+    return "".join(chr(ord(ch) + 0xFEE0) if "!" <= ch <= "~" else ch for ch in text)
+
+
+@pytest.fixture
+def tree(tmp_path: Path) -> Path:
+    root = tmp_path / "fixtures"
+    shutil.copytree(fixtures_root(), root)
+    return root
+
+
+def edit(path: Path, old: str, new: str) -> None:
+    text = path.read_text(encoding="utf-8")
+    assert old in text, old
+    path.write_text(text.replace(old, new, 1), encoding="utf-8")
+
+
+def test_committed_fixtures_are_up_to_date() -> None:
+    assert check(fixtures_root()) == []
+
+
+def test_regeneration_is_byte_identical(tmp_path: Path) -> None:
+    lines: list[str] = []
+    written = regenerate(fixtures_root(), tmp_path, progress=lines.append)
+    relative = sorted(path.relative_to(tmp_path).as_posix() for path in written)
+    assert relative == GENERATED
+    assert sorted(lines) == [f"wrote {name}" for name in GENERATED]
+    for name in GENERATED:
+        assert (tmp_path / name).read_bytes() == (fixtures_root() / name).read_bytes(), name
+    assert not (tmp_path / "pki" / "keys").exists()  # keys are inputs, never rewritten
+
+
+def test_regenerate_defaults_to_writing_in_place(tree: Path) -> None:
+    (tree / "pki" / "ee" / "default-auth.der").unlink()
+    written = regenerate(tree)
+    assert (tree / "pki" / "ee" / "default-auth.der") in written
+    assert check(tree) == []
+
+
+def test_tampered_certificate_is_detected(tree: Path) -> None:
+    path = tree / "pki" / "ee" / "default-sign.der"
+    data = bytearray(path.read_bytes())
+    data[-1] ^= 0x01
+    path.write_bytes(bytes(data))
+    assert check(tree) == ["pki/ee/default-sign.der"]
+
+
+def test_missing_certificate_is_detected(tree: Path) -> None:
+    (tree / "pki" / "ca" / "auth-ca-1.der").unlink()
+    assert check(tree) == ["pki/ca/auth-ca-1.der"]
+
+
+def test_changed_holder_data_stales_only_the_signature_certificate(tree: Path) -> None:
+    edit(tree / "personas" / "default.toml", full_width("2-1-2"), full_width("2-1-3"))
+    assert check(tree) == ["pki/ee/default-sign.der"]
+
+
+def test_changed_ca_definition_stales_the_ca_and_its_end_entity(tree: Path) -> None:
+    edit(tree / "pki" / "hierarchies.toml", "serial = 0x2A11C3E5", "serial = 0x2A11C3E6")
+    assert check(tree) == ["pki/ca/auth-ca-1.der", "pki/ee/default-auth.der"]
+
+
+def test_missing_key_is_an_error_unless_new_keys_are_allowed(
+    tree: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    key = tree / "pki" / "keys" / "default-auth.pem"
+    key.unlink()
+    with pytest.raises(PkiError, match=r"pki/keys/default-auth\.pem is missing.*allow_new_keys"):
+        regenerate(tree)
+    assert not key.exists()
+    written = regenerate(tree, allow_new_keys=True)
+    assert "created new key pki/keys/default-auth.pem" in capsys.readouterr().err
+    assert key in written
+    pem = key.read_bytes()
+    assert pem.startswith(b"-----BEGIN PRIVATE KEY-----\n")
+    assert pem.endswith(b"-----END PRIVATE KEY-----\n")
+    assert check(tree) == []
+    persona = load_persona(tree / "personas" / "default.toml")  # the new key matches the cert
+    assert persona.auth.private_key is not None
+
+
+def test_a_new_generation_shares_the_dn_and_differs_by_key_identifier(tree: Path) -> None:
+    definitions = tree / "pki" / "hierarchies.toml"
+    text = definitions.read_text(encoding="utf-8")
+    generation_2 = (
+        "\n[[hierarchies.auth.generations]]\ngeneration = 2\nserial = 0x2A11C3F0\n"
+        "not_before = 2024-01-10T00:00:00Z\nnot_after = 2034-01-09T14:59:59Z\n"
+        'private_key = "keys/auth-ca-2.pem"\ncertificate = "ca/auth-ca-2.der"\n'
+    )
+    marker = "\n[hierarchies.sign]\n"
+    definitions.write_text(text.replace(marker, generation_2 + marker), encoding="utf-8")
+    persona = tree / "personas" / "default.toml"
+    edit(persona, '"../pki/ca/auth-ca-1.der"', '"../pki/ca/auth-ca-2.der"')
+    edit(persona, 'hierarchy = "auth"\ngeneration = 1', 'hierarchy = "auth"\ngeneration = 2')
+    lines: list[str] = []
+    regenerate(tree, allow_new_keys=True, progress=lines.append)
+    assert "created new key pki/keys/auth-ca-2.pem" in lines
+    assert len(load_hierarchies(definitions)["auth"].generations) == 2
+
+    def load(name: str) -> x509.Certificate:
+        return x509.load_der_x509_certificate((tree / "pki" / name).read_bytes())
+
+    first, second, end_entity = (
+        load("ca/auth-ca-1.der"),
+        load("ca/auth-ca-2.der"),
+        load("ee/default-auth.der"),
+    )
+    assert first.subject == second.subject
+    ski = [
+        c.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
+        for c in (first, second)
+    ]
+    assert ski[0] != ski[1]
+    aki = end_entity.extensions.get_extension_for_oid(ExtensionOID.AUTHORITY_KEY_IDENTIFIER).value
+    assert isinstance(aki, x509.AuthorityKeyIdentifier)
+    assert aki.key_identifier == ski[1].digest
+    assert aki.authority_cert_serial_number == 0x2A11C3F0
+    end_entity.verify_directly_issued_by(second)
+    with pytest.raises(Exception):  # noqa: B017 - same DN, other key: the signature must fail
+        end_entity.verify_directly_issued_by(first)
+
+
+# ----------------------------------------------------------------- definition mistakes
+
+PERSONA_MISTAKES = [
+    (
+        "unknown-generation",
+        "generation = 1\nissued_at",
+        "generation = 7\nissued_at",
+        "no CA generation 7",
+    ),
+    ("wrong-purpose", 'hierarchy = "auth"', 'hierarchy = "sign"', "auth.issuance.hierarchy"),
+    (
+        "other-ca-file",
+        '"../pki/ca/auth-ca-1.der"',
+        '"../pki/ca/sign-ca-1.der"',
+        "auth.ca_certificate",
+    ),
+    (
+        "before-ca",
+        "issued_at = 2024-08-26T01:23:45Z ",
+        "issued_at = 2022-08-26T01:23:45Z ",
+        "auth.issuance.issued_at: outside",
+    ),
+    (
+        "same-output",
+        '"../pki/ee/default-sign.der"',
+        '"../pki/ee/default-auth.der"',
+        "also written by",
+    ),
+    (
+        "outside-root",
+        '"../pki/keys/default-auth.pem"',
+        '"../../outside.pem"',
+        "outside the fixtures root",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "message"),
+    [pytest.param(old, new, message, id=case) for case, old, new, message in PERSONA_MISTAKES],
+)
+def test_persona_issuance_mistakes(tree: Path, old: str, new: str, message: str) -> None:
+    edit(tree / "personas" / "default.toml", old, new)
+    with pytest.raises((PersonaError, PkiError), match=re.escape(message)):
+        regenerate(tree)
+
+
+def test_end_entity_validity_beyond_utc_time(tree: Path) -> None:
+    definitions = tree / "pki" / "hierarchies.toml"
+    edit(definitions, "not_after = 2033-04-02T14:59:59Z", "not_after = 2049-04-02T14:59:59Z")
+    persona = tree / "personas" / "default.toml"
+    edit(persona, "issued_at = 2024-08-26T01:23:45Z ", "issued_at = 2046-08-26T01:23:45Z ")
+    message = "auth.issuance: 2051-08-20T14:59:59+00:00 cannot be encoded as UTCTime"
+    with pytest.raises(PersonaError, match=re.escape(message)):
+        regenerate(tree)
+
+
+def test_the_same_serial_under_different_cas_is_allowed(tree: Path) -> None:
+    edit(tree / "personas" / "default.toml", "serial = 0x3C5E7A02", "serial = 0x3C5E7A01")
+    assert len(regenerate(tree)) == len(GENERATED)
+
+
+def test_serial_reused_by_the_same_ca(tree: Path) -> None:
+    personas = tree / "personas"
+    second = personas / "second.toml"
+    shutil.copyfile(personas / "default.toml", second)
+    edit(second, 'name = "default"', 'name = "second"')
+    edit(second, '"../pki/ee/default-auth.der"', '"../pki/ee/second-auth.der"')
+    edit(second, '"../pki/ee/default-sign.der"', '"../pki/ee/second-sign.der"')
+    with pytest.raises(PersonaError, match=r"auth\.issuance\.serial: already used"):
+        regenerate(tree)
+
+
+HIERARCHY_MISTAKES = [
+    ("schema", 'schema = "mynasim-pki/1"', 'schema = "mynasim-pki/0"', "schema: must be"),
+    ("purpose", 'purpose = "auth"', 'purpose = "login"', "hierarchies.auth.purpose"),
+    ("policy", 'policy_oid = "1.2.392.200149.8.5.1.0.30"', 'policy_oid = "JPKI"', "policy_oid"),
+    (
+        "serial",
+        "generation = 1\nserial = 0x2B22D4F6",
+        "generation = 1\nserial = 0",
+        "hierarchies.sign.generations[0].serial",
+    ),
+    (
+        "validity",
+        "not_before = 2023-04-03T00:45:12Z",
+        "not_before = 2033-04-03T00:45:12Z",
+        "hierarchies.auth.generations[0]: not_before must be earlier",
+    ),
+    (
+        "same-file",
+        'certificate = "ca/sign-ca-1.der"',
+        'certificate = "ca/auth-ca-1.der"',
+        "same certificate file",
+    ),
+    ("unknown", "[hierarchies.auth.alt_name]", "[hierarchies.auth.altname]", "altname"),
+    (
+        "missing",
+        'certificate = "ca/auth-ca-1.der"',
+        "",
+        "hierarchies.auth.generations[0].certificate: required",
+    ),
+    (
+        "utc-time",
+        "not_after = 2033-04-02T14:59:59Z",
+        "not_after = 2050-04-02T14:59:59Z",
+        "hierarchies.auth.generations[0].not_after: must lie in 1950-2049",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "message"),
+    [pytest.param(old, new, message, id=case) for case, old, new, message in HIERARCHY_MISTAKES],
+)
+def test_hierarchy_mistakes(tree: Path, old: str, new: str, message: str) -> None:
+    edit(tree / "pki" / "hierarchies.toml", old, new)
+    with pytest.raises(PkiError, match=re.escape(message)):
+        regenerate(tree)
+
+
+def test_hierarchy_file_syntax_error(tree: Path) -> None:
+    (tree / "pki" / "hierarchies.toml").write_text("schema = ", encoding="utf-8")
+    with pytest.raises(PkiError, match="not valid TOML"):
+        regenerate(tree)
+
+
+def test_duplicate_generation_numbers(tree: Path) -> None:
+    definitions = tree / "pki" / "hierarchies.toml"
+    text = definitions.read_text(encoding="utf-8")
+    start = text.index("[[hierarchies.sign.generations]]")
+    block = text[start:].replace("sign-ca-1", "sign-ca-1b")
+    definitions.write_text(text + "\n" + block, encoding="utf-8")
+    with pytest.raises(PkiError, match="each generation number once"):
+        regenerate(tree)
