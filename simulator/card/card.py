@@ -1,0 +1,186 @@
+"""VirtualCard: the in-process My Number card.
+
+`transmit` is the only place where a CardError becomes a status word. The card
+opens no sockets, starts no threads and reads no environment; transports wrap it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+from simulator.apdu.command import CommandApdu
+from simulator.apdu.errors import CardError
+from simulator.apdu.redact import redacted_hex
+from simulator.apdu.sw import StatusWord, describe
+from simulator.applets import Applet, MasterFile, Session, build_applets
+from simulator.personalization.persona import Persona, load_persona
+from simulator.state import (
+    CardIdentity,
+    MemoryStateStore,
+    PinStore,
+    StateFileStore,
+)
+
+log = logging.getLogger("simulator.card")
+TRAFFIC = 5  # below DEBUG: every APDU, PIN data redacted
+logging.addLevelName(TRAFFIC, "TRAFFIC")
+
+INS_SELECT = 0xA4
+
+
+class CardNotPoweredError(RuntimeError):
+    """transmit() was called on a card that is not powered on."""
+
+
+class VirtualCard:
+    """A My Number card built from a persona; see README "In-process API"."""
+
+    def __init__(self, persona: Persona, store: PinStore | None = None, *, strict: bool = True):
+        self.persona = persona
+        self.strict = strict
+        self._store: PinStore = store if store is not None else MemoryStateStore()
+        self.applets: dict[bytes, Applet] = build_applets(persona, self._store)
+        self._mf = MasterFile()
+        self._powered = False
+        self._current: Applet = self._mf
+        self._session = Session()
+        self._mf_reachable = False  # 00 A4 00 00 answers 9000 once an AP was selected
+
+    @classmethod
+    def from_persona(
+        cls,
+        persona: str | os.PathLike[str] = "default",
+        *,
+        state: str | os.PathLike[str] | None = None,
+        strict: bool = True,
+    ) -> VirtualCard:
+        """A card for a persona name or file; `state` names a state file (created if absent)."""
+        loaded = load_persona(persona)
+        store: PinStore
+        if state is None:
+            store = MemoryStateStore()
+        else:
+            store = StateFileStore(Path(state), cls.identity_of(loaded))
+        return cls(loaded, store, strict=strict)
+
+    @staticmethod
+    def identity_of(persona: Persona) -> CardIdentity:
+        return CardIdentity(persona.name, persona.token_serial)
+
+    # -- power -------------------------------------------------------------
+
+    @property
+    def atr(self) -> bytes:
+        return self.persona.atr
+
+    @property
+    def powered(self) -> bool:
+        return self._powered
+
+    def power_on(self) -> bytes:
+        """Power the card up (a cold reset if already powered); return the ATR."""
+        self._powered = True
+        self._enter_mf()
+        return self.atr
+
+    def reset(self) -> bytes:
+        """Warm reset: security status and selection are cleared; counters are kept."""
+        return self.power_on()
+
+    def power_off(self) -> None:
+        self._powered = False
+        self._enter_mf()
+
+    def _enter_mf(self) -> None:
+        self._current = self._mf
+        self._session = Session()
+        self._mf_reachable = False
+
+    # -- state seen from outside -----------------------------------------
+
+    @property
+    def selected(self) -> Applet | None:
+        """The selected application, or None at MF level."""
+        return None if self._current is self._mf else self._current
+
+    @property
+    def session(self) -> Session:
+        return self._session
+
+    # -- APDU processing ---------------------------------------------------
+
+    def transmit(self, apdu: bytes) -> bytes:
+        """Process one command APDU; return response data followed by SW1 SW2."""
+        if not self._powered:
+            raise CardNotPoweredError("the card is not powered: call power_on() first")
+        traffic = log.isEnabledFor(TRAFFIC)
+        if traffic:
+            log.log(TRAFFIC, "> %s", redacted_hex(apdu))
+        data, sw = self._process(apdu)
+        if traffic:
+            log.log(TRAFFIC, "< %s %s", data.hex(" ").upper(), describe(sw))
+        return data + sw.to_bytes(2, "big")
+
+    def _process(self, raw: bytes) -> tuple[bytes, int]:
+        try:
+            cmd = CommandApdu.parse(raw)
+            return self._dispatch(cmd), StatusWord.OK
+        except CardError as err:
+            return err.data, err.sw
+        except Exception:
+            if self.strict:
+                raise
+            log.exception("internal error while processing %s", redacted_hex(raw))
+            return b"", StatusWord.NO_PRECISE_DIAGNOSIS
+
+    def _dispatch(self, cmd: CommandApdu) -> bytes:
+        if cmd.cla not in (0x00, 0x80):
+            raise CardError(_class_error(cmd))
+        if cmd.ins == INS_SELECT and cmd.cla == 0x00:
+            return self._select(cmd)
+        return self._current.handle(cmd, self._session)
+
+    def _select(self, cmd: CommandApdu) -> bytes:
+        if cmd.p1 == 0x04:
+            return self._select_application(cmd)
+        if cmd.p1 == 0x02:
+            return self._current.select_file(cmd, self._session)
+        if cmd.p1 == 0x00:
+            return self._select_mf(cmd)
+        raise CardError(StatusWord.INCORRECT_P1_P2)
+
+    def _select_application(self, cmd: CommandApdu) -> bytes:
+        if cmd.p2 not in (0x0C, 0x00):
+            raise CardError(StatusWord.INCORRECT_P1_P2)
+        if not 1 <= len(cmd.data) <= 16:
+            raise CardError(StatusWord.WRONG_LENGTH)
+        applet = self.applets.get(cmd.data)
+        if applet is None:
+            raise CardError(StatusWord.FILE_NOT_FOUND)
+        self._current = applet
+        self._session = Session()  # any application SELECT clears the security status
+        self._mf_reachable = True
+        return b""  # P2=00 (FCI asked for): answered without FCI
+
+    def _select_mf(self, cmd: CommandApdu) -> bytes:
+        if cmd.data:
+            raise CardError(StatusWord.FILE_NOT_FOUND)  # FID 3F00 is not selectable
+        if not self._mf_reachable:
+            raise CardError(StatusWord.INCORRECT_P1_P2)  # right after reset
+        return b""  # answered 9000; the current DF does not change
+
+
+def _class_error(cmd: CommandApdu) -> StatusWord:
+    """Why a CLA other than 00/80 is refused: channel, secure messaging, or class."""
+    cla = cmd.cla
+    if cla == 0xFF:
+        return StatusWord.CLA_NOT_SUPPORTED
+    if cmd.channel != 0:
+        return StatusWord.LOGICAL_CHANNEL_NOT_SUPPORTED
+    if cla & 0xF0 in (0x00, 0x80) and cla & 0x0C:
+        if cmd.ins == INS_SELECT:
+            return StatusWord.SECURE_MESSAGING_NOT_SUPPORTED
+        return StatusWord.SM_SESSION_BROKEN
+    return StatusWord.CLA_NOT_SUPPORTED
