@@ -1,0 +1,139 @@
+"""The `mynasim` command line.
+
+mynasim demo                      guided in-process session (default persona)
+mynasim apdu [HEX ...]            send APDUs to an in-process card (or from stdin)
+mynasim personalize [--check]     regenerate / check the committed test PKI
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import TextIO
+
+from simulator import __version__
+from simulator.apdu.redact import redacted_hex
+from simulator.apdu.sw import describe
+from simulator.card import VirtualCard
+from simulator.card.card import TRAFFIC
+from simulator.personalization.hierarchy import PkiError
+from simulator.personalization.persona import PersonaError, builtin_personas, fixtures_root
+from simulator.state import StateFileError
+
+EXIT_USAGE = 2
+
+
+def _persona_help() -> str:
+    try:
+        names = ", ".join(builtin_personas())
+    except OSError:
+        names = "default"
+    return f"persona name ({names}) or path to a persona .toml file (default: default)"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="mynasim",
+        description="A virtual Japanese Individual Number Card (マイナンバーカード) for testing.",
+    )
+    parser.add_argument("--version", action="version", version=f"mynasim {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    demo = sub.add_parser("demo", help="walk through JPKI with an in-process card")
+    demo.add_argument("--persona", default="default", help=_persona_help())
+
+    apdu = sub.add_parser(
+        "apdu",
+        help="send hex APDUs to an in-process card",
+        description="Send command APDUs (hex, spaces allowed) to an in-process card and print "
+        "each response with its decoded status word. Without APDU arguments, reads one per "
+        "line from stdin ('#' starts a comment; the words 'reset' and 'power-cycle' act on "
+        "the card). PIN data is always shown as '**'.",
+    )
+    apdu.add_argument("apdus", nargs="*", metavar="HEX", help="command APDU in hex")
+    apdu.add_argument("--persona", default="default", help=_persona_help())
+    apdu.add_argument("--state", metavar="FILE", help="card state file (created if absent)")
+    apdu.add_argument(
+        "--trace", action="store_true", help="log every APDU at TRAFFIC level to stderr"
+    )
+
+    perso = sub.add_parser("personalize", help="regenerate or check the test PKI in fixtures/")
+    perso.add_argument("--fixtures", type=Path, help="fixtures folder (default: the built-in one)")
+    perso.add_argument("--out", type=Path, help="write here instead of into the fixtures folder")
+    perso.add_argument(
+        "--check", action="store_true", help="only check that regeneration is byte-identical"
+    )
+    perso.add_argument(
+        "--new-keys", action="store_true", help="create missing private keys (random)"
+    )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "demo":
+            from simulator.demo import run_demo
+
+            return run_demo(VirtualCard.from_persona(args.persona))
+        if args.command == "apdu":
+            return _run_apdu(args)
+        return _run_personalize(args)
+    except (PersonaError, PkiError, StateFileError) as exc:
+        print(f"mynasim: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+def _run_apdu(args: argparse.Namespace) -> int:
+    if args.trace:
+        logging.basicConfig(level=TRAFFIC, format="%(name)s %(levelname)s %(message)s")
+    card = VirtualCard.from_persona(args.persona, state=args.state, strict=False)
+    print(f"ATR {card.power_on().hex(' ').upper()}")
+    lines: Iterable[str] = args.apdus if args.apdus else sys.stdin
+    return _send_lines(card, lines, sys.stdout)
+
+
+def _send_lines(card: VirtualCard, lines: Iterable[str], out: TextIO) -> int:
+    status = 0
+    for number, line in enumerate(lines, start=1):
+        text = line.split("#", 1)[0].strip()
+        if not text:
+            continue
+        if text in ("reset", "power-cycle"):
+            if text == "power-cycle":
+                card.power_off()
+            print(f"{text}: ATR {card.power_on().hex(' ').upper()}", file=out)
+            continue
+        try:
+            raw = bytes.fromhex(text.replace(":", " "))
+        except ValueError:
+            print(f"mynasim: error: APDU {number} is not hex: {text[:40]!r}", file=sys.stderr)
+            status = 1
+            continue
+        response = card.transmit(raw)
+        data, sw = response[:-2], int.from_bytes(response[-2:], "big")
+        print(f"> {redacted_hex(raw)}", file=out)
+        print(f"< {(data.hex(' ').upper() + ' ') if data else ''}{describe(sw)}", file=out)
+    return status
+
+
+def _run_personalize(args: argparse.Namespace) -> int:
+    from simulator.personalization.generate import check, regenerate
+
+    root = args.fixtures or fixtures_root()
+    if args.check:
+        differing = check(root)
+        for path in differing:
+            print(f"differs: {path}")
+        print("up to date" if not differing else f"{len(differing)} file(s) differ")
+        return 1 if differing else 0
+    written = regenerate(root, args.out, allow_new_keys=args.new_keys, progress=print)
+    print(f"{len(written)} file(s) written")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
