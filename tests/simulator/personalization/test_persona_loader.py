@@ -180,7 +180,7 @@ def test_missing_path_is_an_unknown_persona(tmp_path: Path) -> None:
 def test_builtin_name_must_match_its_file_name(tree: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     shutil.copyfile(persona_file(tree), tree / "personas" / "other.toml")
     monkeypatch.setattr(persona_module, "fixtures_root", lambda: tree)
-    assert builtin_personas() == ["default", "other"]
+    assert builtin_personas() == ["android", "default", "other", "under15"]
     with pytest.raises(PersonaError, match=r"name: must equal the file name 'other'"):
         load_persona("other")
 

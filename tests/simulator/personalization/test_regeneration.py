@@ -23,8 +23,11 @@ from simulator.personalization import (
 GENERATED = [
     "pki/ca/auth-ca-1.der",
     "pki/ca/sign-ca-1.der",
+    "pki/ee/android-auth.der",
+    "pki/ee/android-sign.der",
     "pki/ee/default-auth.der",
     "pki/ee/default-sign.der",
+    "pki/ee/under15-auth.der",
 ]
 
 
@@ -88,7 +91,12 @@ def test_changed_holder_data_stales_only_the_signature_certificate(tree: Path) -
 
 def test_changed_ca_definition_stales_the_ca_and_its_end_entity(tree: Path) -> None:
     edit(tree / "pki" / "hierarchies.toml", "serial = 0x2A11C3E5", "serial = 0x2A11C3E6")
-    assert check(tree) == ["pki/ca/auth-ca-1.der", "pki/ee/default-auth.der"]
+    assert check(tree) == [
+        "pki/ca/auth-ca-1.der",
+        "pki/ee/android-auth.der",
+        "pki/ee/default-auth.der",
+        "pki/ee/under15-auth.der",
+    ]
 
 
 def test_missing_key_is_an_error_unless_new_keys_are_allowed(
