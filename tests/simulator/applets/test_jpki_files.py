@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import read_ef, select_ef, select_jpki, tx, verify
+from card_helpers import read_ef, select_ef, select_jpki, tx, verify
 from cryptography import x509
 
 from simulator import VirtualCard

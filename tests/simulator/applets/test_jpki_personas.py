@@ -11,7 +11,7 @@ import hashlib
 from collections.abc import Iterator
 
 import pytest
-from conftest import read_ef, select_ef, select_jpki, tx, verify
+from card_helpers import read_ef, select_ef, select_jpki, tx, verify
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa

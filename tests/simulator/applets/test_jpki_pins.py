@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import JPKI_AID, select_ef, select_jpki, tx, verify
+from card_helpers import JPKI_AID, select_ef, select_jpki, tx, verify
 
 from simulator import VirtualCard
 from simulator.personalization.persona import Persona

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import functools
 
-from conftest import JPKI_AID, tx
+from card_helpers import JPKI_AID, tx
 from hypothesis import assume, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import JPKI_AID, select_jpki, tx
+from card_helpers import JPKI_AID, select_jpki, tx
 
 from simulator import CardNotPoweredError, VirtualCard
 from simulator.personalization.persona import Persona

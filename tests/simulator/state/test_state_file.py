@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import select_ef, select_jpki, tx, verify
+from card_helpers import select_ef, select_jpki, tx, verify
 
 from simulator import StateFileError, VirtualCard
 from simulator.personalization.persona import Persona
