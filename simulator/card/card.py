@@ -15,7 +15,9 @@ from simulator.apdu.errors import CardError
 from simulator.apdu.redact import redacted_hex
 from simulator.apdu.sw import StatusWord, describe
 from simulator.applets import Applet, MasterFile, Session, build_applets
+from simulator.fs.nodes import PinFile
 from simulator.personalization.persona import Persona, load_persona
+from simulator.security.pin import Pin
 from simulator.state import (
     CardIdentity,
     MemoryStateStore,
@@ -108,6 +110,16 @@ class VirtualCard:
     @property
     def session(self) -> Session:
         return self._session
+
+    def pins(self) -> dict[str, Pin]:
+        """Every PIN of every application, by key (e.g. ``jpki/0018``), for out-of-band
+        control (test scenarios, `mynasim ctl`); never reachable through APDUs."""
+        return {
+            ef.pin.key: ef.pin
+            for applet in self.applets.values()
+            for ef in applet.df.files
+            if isinstance(ef, PinFile)
+        }
 
     # -- APDU processing ---------------------------------------------------
 
