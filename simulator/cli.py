@@ -21,7 +21,12 @@ from simulator.card import VirtualCard
 from simulator.card.card import TRAFFIC
 from simulator.personalization.hierarchy import PkiError
 from simulator.personalization.persona import PersonaError, builtin_personas, fixtures_root
+from simulator.service import ctl
+from simulator.service.control import CONTROL_PORT
+from simulator.service.ctl import CtlError
+from simulator.service.serve import ServeError, ServeOptions, parse_host_port, run_server
 from simulator.state import StateFileError
+from simulator.transport.vpcd import VPCD_PORT
 
 EXIT_USAGE = 2
 
@@ -69,7 +74,63 @@ def build_parser() -> argparse.ArgumentParser:
     perso.add_argument(
         "--new-keys", action="store_true", help="create missing private keys (random)"
     )
+    _add_serve(sub)
+    _add_ctl(sub)
     return parser
+
+
+def _add_serve(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    serve = sub.add_parser(
+        "serve",
+        help="serve cards behind pcscd's virtual reader (vpcd), in the foreground",
+        description="Serve one card per --persona, card n in vpcd slot n (port PORT+n, "
+        "reader 'Virtual PCD 00 0n'). Needs pcscd with vsmartcard-vpcd; the cards wait "
+        "and reconnect while pcscd is away. Ctrl-C or SIGTERM stop it.",
+    )
+    serve.add_argument(
+        "--persona", action="append", metavar="NAME|PATH", help=_persona_help() + "; repeatable"
+    )
+    serve.add_argument(
+        "--state", action="append", default=[], type=Path, metavar="FILE",
+        help="state file of the n-th card (created if absent); repeatable",
+    )  # fmt: skip
+    serve.add_argument(
+        "--vpcd", default=f"127.0.0.1:{VPCD_PORT}", metavar="HOST:PORT",
+        help="where vpcd listens for slot 0 (default: %(default)s)",
+    )  # fmt: skip
+    serve.add_argument(
+        "--control", default=f"127.0.0.1:{CONTROL_PORT}", metavar="HOST:PORT|none",
+        help="control endpoint, loopback only (default: %(default)s; 'none' to disable)",
+    )  # fmt: skip
+    serve.add_argument("--trace", type=Path, metavar="FILE", help="APDU trace, JSON lines")
+    serve.add_argument("-v", "--verbose", action="store_true", help="log every connection event")
+
+
+def _add_ctl(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    ctl = sub.add_parser("ctl", help="steer a running `mynasim serve` (insert, remove, ...)")
+    ctl.add_argument(
+        "--control", default=f"127.0.0.1:{CONTROL_PORT}", metavar="HOST:PORT",
+        help="the server's control endpoint (default: %(default)s)",
+    )  # fmt: skip
+    actions = ctl.add_subparsers(dest="action", required=True, metavar="ACTION")
+    actions.add_parser("status", help="show every served card")
+    for name, text in (("insert", "put the card back"), ("reset", "reset the card")):
+        actions.add_parser(name, help=text).add_argument("--slot", type=int, default=0)
+    remove = actions.add_parser("remove", help="take the card out (now, or armed)")
+    remove.add_argument("--slot", type=int, default=0)
+    remove.add_argument(
+        "--on-ins", metavar="INS",
+        help="arm: remove the card during the next command with this INS (hex, or verify/sign)",
+    )  # fmt: skip
+    remove.add_argument(
+        "--when", choices=("before", "after"), default="after",
+        help="armed removal before the card processes the command, or after (default; the "
+        "response is never sent)",
+    )  # fmt: skip
+    retries = actions.add_parser("set-retries", help="set a PIN's remaining tries")
+    retries.add_argument("pin", help="auth, sign, or a key such as jpki/0018")
+    retries.add_argument("remaining", type=int)
+    retries.add_argument("--slot", type=int, default=0)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -81,8 +142,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_demo(VirtualCard.from_persona(args.persona))
         if args.command == "apdu":
             return _run_apdu(args)
+        if args.command == "serve":
+            return _run_serve(args)
+        if args.command == "ctl":
+            return _run_ctl(args)
         return _run_personalize(args)
-    except (PersonaError, PkiError, StateFileError) as exc:
+    except (PersonaError, PkiError, StateFileError, ServeError, CtlError) as exc:
         print(f"mynasim: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
 
@@ -118,6 +183,41 @@ def _send_lines(card: VirtualCard, lines: Iterable[str], out: TextIO) -> int:
         print(f"> {redacted_hex(raw)}", file=out)
         print(f"< {(data.hex(' ').upper() + ' ') if data else ''}{describe(sw)}", file=out)
     return status
+
+
+def _run_serve(args: argparse.Namespace) -> int:
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(message)s",
+    )
+    vpcd_host, vpcd_port = parse_host_port(args.vpcd, "--vpcd")
+    control = None if args.control == "none" else parse_host_port(args.control, "--control")
+    options = ServeOptions(
+        personas=args.persona or ["default"],
+        states=args.state,
+        vpcd_host=vpcd_host,
+        vpcd_port=vpcd_port,
+        control=control,
+        trace=args.trace,
+    )
+    return run_server(options, out=lambda line: print(line, flush=True))
+
+
+def _run_ctl(args: argparse.Namespace) -> int:
+    base = args.control if "://" in args.control else f"http://{args.control}"
+    if args.action == "status":
+        cards = ctl.call(base, "GET", "/status")["cards"]
+    elif args.action == "set-retries":
+        body = {"remaining": args.remaining}
+        cards = [ctl.call(base, "POST", f"/cards/{args.slot}/pins/{args.pin}", body)]
+    elif args.action == "remove" and args.on_ins:
+        body = {"ins": args.on_ins, "when": args.when}
+        cards = [ctl.call(base, "POST", f"/cards/{args.slot}/remove", body)]
+    else:
+        cards = [ctl.call(base, "POST", f"/cards/{args.slot}/{args.action}", {})]
+    for card in cards:
+        print("\n".join(ctl.format_status(card)))
+    return 0
 
 
 def _run_personalize(args: argparse.Namespace) -> int:

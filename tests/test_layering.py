@@ -20,8 +20,9 @@ ALLOWED: dict[str, set[str]] = {
     "security": {"security", "apdu", "state"},
     "fs": {"fs", "apdu", "security"},
     "applets": {"applets", "apdu", "fs", "security", "state", "personalization"},
-    "card": {"card", "apdu", "applets", "personalization", "state"},
+    "card": {"card", "apdu", "applets", "fs", "security", "personalization", "state"},
     "transport": {"transport", "card", "apdu"},
+    "service": {"service", "transport", "card", "apdu", "personalization", "state"},
 }
 
 

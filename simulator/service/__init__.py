@@ -1,0 +1,1 @@
+"""Services that compose cards and transports: `mynasim serve` and its control endpoint."""

@@ -1,0 +1,171 @@
+"""The control endpoint: HTTP + JSON on the loopback interface only.
+
+GET  /status                              every card's status
+POST /cards/<slot>/insert                 put the card back into its reader
+POST /cards/<slot>/remove                 take it out; body {"ins": "2A", "when": "after"}
+                                          arms the removal for the next such command
+POST /cards/<slot>/reset                  reset the card (security status cleared)
+POST /cards/<slot>/pins/<pin>             body {"remaining": N}; pin: auth, sign, jpki/0018
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import logging
+import socket
+import threading
+import urllib.parse
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from simulator.service.slot import CardSlot, parse_ins
+
+log = logging.getLogger("simulator.service.control")
+CONTROL_PORT = 35970
+MAX_BODY = 4096
+
+
+class ControlError(Exception):
+    def __init__(self, status: HTTPStatus, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def require_loopback(host: str) -> None:
+    """The control endpoint must never listen on another interface."""
+    if host == "localhost":
+        return
+    try:
+        loopback = ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = False
+    if not loopback:
+        raise ValueError(f"the control endpoint listens on loopback only, not on {host!r}")
+
+
+class _IPv6HTTPServer(ThreadingHTTPServer):
+    address_family = socket.AF_INET6
+
+
+class ControlServer:
+    def __init__(self, slots: list[CardSlot], host: str = "127.0.0.1", port: int = CONTROL_PORT):
+        require_loopback(host)
+        self.slots = slots
+        handler = type("Handler", (_Handler,), {"control": self})
+        server_class = _IPv6HTTPServer if ":" in host else ThreadingHTTPServer  # ::1
+        self.httpd = server_class((host, port), handler)
+        self.httpd.daemon_threads = True
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        host, port = self.httpd.server_address[:2]
+        host = f"[{host!s}]" if ":" in str(host) else host
+        return f"http://{host!s}:{port}"
+
+    def start(self) -> None:
+        self._thread = threading.Thread(
+            target=self.httpd.serve_forever, name="control", daemon=True
+        )
+        self._thread.start()
+
+    def stop(self) -> None:
+        if self._thread is not None:  # shutdown() waits for serve_forever: only if it runs
+            self.httpd.shutdown()
+        self.httpd.server_close()
+
+    # -- routes ---------------------------------------------------------------------
+
+    def get(self, path: str) -> Any:
+        if path == "/status":
+            return {"cards": [slot.status() for slot in self.slots]}
+        raise ControlError(HTTPStatus.NOT_FOUND, f"no such resource: GET {path}")
+
+    def post(self, path: str, body: dict[str, Any]) -> Any:
+        parts = path.strip("/").split("/")
+        if len(parts) < 3 or parts[0] != "cards":
+            raise ControlError(HTTPStatus.NOT_FOUND, f"no such resource: POST {path}")
+        slot = self._slot(parts[1])
+        action = parts[2:]
+        if action == ["insert"]:
+            slot.client.insert()
+        elif action == ["remove"]:
+            self._remove(slot, body)
+        elif action == ["reset"]:
+            slot.reset()
+        elif len(action) >= 2 and action[0] == "pins":  # a PIN key has a slash: jpki/0018
+            self._set_pin(slot, urllib.parse.unquote("/".join(action[1:])), body)
+        else:
+            raise ControlError(HTTPStatus.NOT_FOUND, f"no such action: POST {path}")
+        return slot.status()
+
+    def _slot(self, text: str) -> CardSlot:
+        if not (text.isascii() and text.isdigit()) or int(text) >= len(self.slots):
+            raise ControlError(HTTPStatus.NOT_FOUND, f"no card in slot {text!r}")
+        return self.slots[int(text)]
+
+    @staticmethod
+    def _remove(slot: CardSlot, body: dict[str, Any]) -> None:
+        if "ins" not in body:
+            slot.client.remove()
+            return
+        try:
+            slot.arm_removal(parse_ins(str(body["ins"])), str(body.get("when", "after")))
+        except ValueError as exc:
+            raise ControlError(HTTPStatus.BAD_REQUEST, f"bad removal request: {exc}") from None
+
+    @staticmethod
+    def _set_pin(slot: CardSlot, pin: str, body: dict[str, Any]) -> None:
+        remaining = body.get("remaining")
+        if type(remaining) is not int:
+            raise ControlError(HTTPStatus.BAD_REQUEST, '"remaining" must be an integer')
+        try:
+            slot.set_remaining(pin, remaining)
+        except KeyError as exc:
+            raise ControlError(HTTPStatus.NOT_FOUND, str(exc.args[0])) from None
+        except ValueError as exc:
+            raise ControlError(HTTPStatus.BAD_REQUEST, str(exc)) from None
+
+
+class _Handler(BaseHTTPRequestHandler):
+    control: ControlServer
+    server_version = "mynasim-control"
+
+    def do_GET(self) -> None:
+        self._answer(lambda: self.control.get(self.path))
+
+    def do_POST(self) -> None:
+        self._answer(lambda: self.control.post(self.path, self._body()))
+
+    def _body(self) -> dict[str, Any]:
+        text = (self.headers.get("Content-Length") or "0").strip()
+        if not text.isascii() or not text.isdigit():
+            raise ControlError(HTTPStatus.BAD_REQUEST, "bad Content-Length")
+        length = int(text)
+        if length > MAX_BODY:
+            raise ControlError(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "request body too large")
+        raw = self.rfile.read(length) if length else b"{}"
+        try:
+            body = json.loads(raw or b"{}")
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            raise ControlError(HTTPStatus.BAD_REQUEST, "the body is not JSON") from None
+        if not isinstance(body, dict):
+            raise ControlError(HTTPStatus.BAD_REQUEST, "the body must be a JSON object")
+        return body
+
+    def _answer(self, produce: Any) -> None:
+        try:
+            status, payload = HTTPStatus.OK, produce()
+        except ControlError as exc:
+            status, payload = exc.status, {"error": str(exc)}
+        data = json.dumps(payload, indent=2, ensure_ascii=False).encode() + b"\n"
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json; charset=utf-8")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        log.debug("control: " + format, *args)

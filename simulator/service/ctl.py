@@ -1,0 +1,52 @@
+"""`mynasim ctl`: talk to the control endpoint of a running `mynasim serve`."""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+from typing import Any
+
+
+class CtlError(RuntimeError):
+    """The control endpoint could not be reached or refused the request."""
+
+
+def call(base: str, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(  # noqa: S310 - the URL is built from HOST:PORT
+        base.rstrip("/") + path,
+        data=data,
+        method=method,
+        headers={"Content-Type": "application/json"},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
+            return json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        try:
+            message = json.loads(exc.read()).get("error", exc.reason)
+        except (json.JSONDecodeError, AttributeError):
+            message = exc.reason
+        raise CtlError(f"{method} {path}: {message}") from None
+    except (urllib.error.URLError, OSError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise CtlError(f"cannot reach the control endpoint at {base} ({reason}); "
+                       "is `mynasim serve` running?") from None  # fmt: skip
+
+
+def format_status(card: dict[str, Any]) -> list[str]:
+    where = "inserted" if card["inserted"] else "REMOVED"
+    link = "connected to vpcd" if card["connected"] else "not connected to vpcd"
+    lines = [
+        f"slot {card['slot']}: persona {card['persona']!r} (token serial {card['token_serial']}), "
+        f"{where}, {link}, {'powered' if card['powered'] else 'unpowered'}",
+        f"  vpcd {card['vpcd']}; selected application: {card['selected'] or 'none (MF)'}",
+    ]
+    for key, pin in card["pins"].items():
+        state = "BLOCKED" if pin["blocked"] else f"{pin['remaining']}/{pin['max']} tries left"
+        lines.append(f"  PIN {key}: {state}")
+    if card["armed_removal"]:
+        armed = card["armed_removal"]
+        lines.append(f"  removal armed on INS {armed['ins']} ({armed['when']} processing)")
+    return lines
