@@ -8,7 +8,6 @@ and `mynasim serve` as a separate process, exactly as a user runs them.
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import signal
@@ -16,12 +15,12 @@ import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Any
 
 from conformance.pcsc import PcscUnavailableError, wait_for_card
+from simulator.service import ctl
 
 PCSCD_SOCKET = Path("/run/pcscd/pcscd.comm")
 PCSCD_PID = Path("/run/pcscd/pcscd.pid")
@@ -196,10 +195,8 @@ class ServedCard:
         return path.read_text() if path.exists() else ""
 
     def ctl(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
-        data = None if body is None else json.dumps(body).encode()
-        request = urllib.request.Request(self.control_url + path, data=data, method=method)  # noqa: S310
-        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
-            return json.loads(response.read())
+        """Call the served cards' control endpoint (`mynasim ctl` uses the same call)."""
+        return ctl.call(self.control_url, method, path, body)
 
     def __enter__(self) -> ServedCard:
         return self.start()
