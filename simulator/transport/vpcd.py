@@ -198,6 +198,7 @@ class VpcdClient:
             self._inserted = False
             self._removed_at = time.monotonic()
         self._drop_socket()
+        self._connected = False
         self.on_event("removed")
 
     def insert(self) -> None:
