@@ -100,6 +100,10 @@ def boolean(table: Table, key: str, where: str) -> bool:
     return value
 
 
+def optional_boolean(table: Table, key: str, where: str, default: bool = False) -> bool:
+    return boolean(table, key, where) if key in table else default
+
+
 def utc_datetime(table: Table, key: str, where: str) -> dt.datetime:
     """An offset date-time (``2024-08-26T01:23:45Z``), returned in UTC."""
     value = _get(table, key, where)
@@ -109,6 +113,10 @@ def utc_datetime(table: Table, key: str, where: str) -> dt.datetime:
     if not isinstance(value, dt.datetime):
         raise _wrong_type(where, key, expected, value)
     return value.astimezone(dt.UTC)
+
+
+def optional_utc_datetime(table: Table, key: str, where: str) -> dt.datetime | None:
+    return utc_datetime(table, key, where) if key in table else None
 
 
 def local_date(table: Table, key: str, where: str) -> dt.date:

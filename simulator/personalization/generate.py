@@ -7,13 +7,21 @@ Layout under ``root`` (the repository's ``fixtures/`` or a user's copy of it):
 * the private keys those files name (committed PEM; RSA keys cannot be made deterministically).
 
 :func:`regenerate` writes every CA certificate and every end-entity certificate that has
-issuance data. The output depends only on keys and definitions (fixed dates and serials,
+issuance data. Besides the persona parser's checks it refuses: an issuer of the wrong purpose
+(unless ``cross_hierarchy = true``, which then requires the other purpose), a ``ca_certificate``
+that is not the issuer's file, an issue instant outside the CA's validity, a serial the CA has
+already used, a birthday-rule notAfter beyond the CA's notAfter (real CAs never outlive their
+certificates; an explicit ``not_after`` may, deliberately), and a revocation after notAfter.
+
+The output depends only on keys and definitions (fixed dates and serials,
 deterministic PKCS#1 v1.5 signatures), so a rerun is byte-identical and :func:`check` can
 compare a fresh run with the committed files.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import functools
 import os
 import sys
 import tempfile
@@ -24,6 +32,7 @@ from pathlib import Path
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 
 from .hierarchy import CaGeneration, Hierarchy, PkiError, load_hierarchies
 from .persona import PersonaDocument, PersonaError, SlotDocument, read_persona_document
@@ -35,6 +44,7 @@ from .pki import (
     build_auth_certificate,
     build_ca_certificate,
     build_sign_certificate,
+    end_entity_not_after,
 )
 
 Progress = Callable[[str], None]
@@ -58,6 +68,12 @@ def _write_atomically(target: Path, data: bytes) -> None:
     os.replace(temporary, target)
 
 
+@functools.lru_cache(maxsize=256)
+def _validated_key(pem: bytes) -> PrivateKeyTypes:
+    """The key with the full (slow, ~35 ms for RSA-2048) consistency check, once per content."""
+    return serialization.load_pem_private_key(pem, password=None)
+
+
 @dataclass
 class _KeyStore:
     """Private keys read from ``root``; missing ones are created under ``out`` only if allowed."""
@@ -78,7 +94,7 @@ class _KeyStore:
 
     def _read(self, path: Path, owner: str) -> rsa.RSAPrivateKey:
         try:
-            key = serialization.load_pem_private_key(path.read_bytes(), password=None)
+            key = _validated_key(path.read_bytes())
         except (OSError, ValueError, TypeError) as error:
             raise PkiError(f"{owner}: cannot load private key {path}: {error}") from None
         if not isinstance(key, rsa.RSAPrivateKey) or key.key_size != RSA_KEY_BITS:
@@ -150,8 +166,17 @@ def _issuer_for(
             f"{where}: no CA generation {issuance.generation} in hierarchy "
             f"'{issuance.hierarchy}' ({HIERARCHIES_FILE.as_posix()})"
         )
-    if issuer.hierarchy.purpose != key:
-        raise PersonaError(f"{where}.hierarchy: is a '{issuer.hierarchy.purpose}' hierarchy")
+    purpose = issuer.hierarchy.purpose
+    if purpose != key and not issuance.cross_hierarchy:
+        raise PersonaError(
+            f"{where}.hierarchy: is a '{purpose}' hierarchy (set cross_hierarchy = true to "
+            f"issue the {key} certificate from it deliberately)"
+        )
+    if purpose == key and issuance.cross_hierarchy:
+        raise PersonaError(
+            f"{where}.cross_hierarchy: hierarchy '{issuance.hierarchy}' is a '{key}' hierarchy; "
+            "cross_hierarchy = true needs the other purpose's hierarchy"
+        )
     if slot.ca_certificate != issuer.generation.certificate:
         raise PersonaError(f"{document.path}: {key}.ca_certificate: is not the issuing CA's file")
     if not issuer.generation.not_before <= issuance.issued_at < issuer.generation.not_after:
@@ -178,7 +203,33 @@ def _issue_end_entities(run: _Run, document: PersonaDocument) -> None:
             certificate = build(issuer, document.holder, issuance, public_key)
         except PkiError as error:  # e.g. a validity that UTCTime cannot express
             raise PersonaError(f"{document.path}: {key}.issuance: {error}") from None
+        _check_validity(
+            document, key, slot, issuer, end_entity_not_after(document.holder, issuance)
+        )
         run.write(slot.certificate, _der(certificate), owner)
+
+
+def _check_validity(
+    document: PersonaDocument,
+    key: str,
+    slot: SlotDocument,
+    issuer: IssuingCa,
+    not_after: dt.datetime,
+) -> None:
+    issuance = slot.issuance
+    ca_end = issuer.generation.not_after
+    if issuance is not None and issuance.not_after is None and not_after > ca_end:
+        raise PersonaError(
+            f"{document.path}: {key}.issuance.issued_at: the certificate would end "
+            f"{not_after.isoformat()}, after its CA '{issuance.hierarchy}' generation "
+            f"{issuance.generation} ({ca_end.isoformat()}); issue it from a later generation "
+            "(or set not_after deliberately)"
+        )
+    if slot.revocation is not None and slot.revocation.revoked_at > not_after:
+        raise PersonaError(
+            f"{document.path}: {key}.revocation.revoked_at: after the certificate's notAfter "
+            f"({not_after.isoformat()})"
+        )
 
 
 def _quiet(line: str) -> None:

@@ -12,6 +12,7 @@ Error messages name the file and the field and never contain a PIN or password v
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import os
 import re
@@ -28,7 +29,7 @@ from . import fields
 from .fields import FieldError, Table
 from .hierarchy import MAX_SERIAL
 from .holder import Holder, parse_holder
-from .pki import RSA_KEY_BITS, Issuance
+from .pki import KNOWN_EXTENSION_OIDS, RSA_KEY_BITS, Issuance, Policy
 
 PERSONA_SCHEMA = "mynasim-persona/1"
 
@@ -61,6 +62,26 @@ class PinSpec:
         return f"PinSpec(value=<redacted>, max_tries={self.max_tries}, remaining={self.remaining})"
 
 
+REVOCATION_REASONS = (
+    x509.ReasonFlags.unspecified,
+    x509.ReasonFlags.key_compromise,
+    x509.ReasonFlags.ca_compromise,
+    x509.ReasonFlags.affiliation_changed,
+    x509.ReasonFlags.superseded,
+    x509.ReasonFlags.cessation_of_operation,
+    x509.ReasonFlags.certificate_hold,
+)
+
+
+@dataclass(frozen=True)
+class Revocation:
+    """A revoked certificate's CRL/OCSP entry (from ``[auth|sign.revocation]``), times in UTC."""
+
+    reason: x509.ReasonFlags  # one of REVOCATION_REASONS (RFC 5280 CRLReason)
+    revoked_at: dt.datetime  # revocationDate; within the certificate's validity
+    invalidity_date: dt.datetime | None = None  # RFC 5280 invalidityDate; not after revoked_at
+
+
 @dataclass(frozen=True)
 class KeyPairSpec:
     """One JPKI key pair: end-entity certificate and key (both or neither) and the issuing CA."""
@@ -68,13 +89,15 @@ class KeyPairSpec:
     certificate: bytes | None  # DER; None = the card carries no such certificate
     private_key: rsa.RSAPrivateKey | None  # None exactly when certificate is None
     ca_certificate: bytes  # DER of the issuing CA certificate (EF 000B resp. 0002)
+    revocation: Revocation | None = None  # None: not revoked (the card itself ignores it)
 
     def __repr__(self) -> str:
         certificate = "None" if self.certificate is None else f"<{len(self.certificate)} bytes>"
         key = "None" if self.private_key is None else f"<RSA-{self.private_key.key_size}>"
+        revoked = "" if self.revocation is None else f", revocation={self.revocation.reason.value}"
         return (
             f"KeyPairSpec(certificate={certificate}, private_key={key}, "
-            f"ca_certificate=<{len(self.ca_certificate)} bytes>)"
+            f"ca_certificate=<{len(self.ca_certificate)} bytes>{revoked})"
         )
 
 
@@ -107,6 +130,7 @@ class SlotDocument:
     private_key: Path | None
     ca_certificate: Path
     issuance: Issuance | None  # None: the certificate is not made by the generator
+    revocation: Revocation | None = None  # None: not revoked
 
 
 @dataclass(frozen=True)
@@ -133,8 +157,21 @@ class PersonaDocument:
 _TOP_KEYS = ("schema", "name", "description", "card", "pins", "holder", "auth", "sign")
 _CARD_KEYS = ("atr", "token_label", "token_serial")
 _PIN_KEYS = ("value", "max_tries", "remaining")
-_SLOT_KEYS = ("present", "certificate", "private_key", "ca_certificate", "issuance")
-_ISSUANCE_KEYS = ("hierarchy", "generation", "issued_at", "serial", "common_name")
+_SLOT_KEYS = ("present", "certificate", "private_key", "ca_certificate", "issuance", "revocation")
+_ISSUANCE_KEYS = (
+    "hierarchy",
+    "generation",
+    "issued_at",
+    "serial",
+    "common_name",
+    "renewal",
+    "policy",
+    "unknown_critical_extension",
+    "cross_hierarchy",
+    "not_after",
+)
+_POLICIES: tuple[Policy, ...] = ("test", "production")
+_REVOCATION_KEYS = ("reason", "revoked_at", "invalidity_date")
 
 
 def _fail(where: str, key: str, rule: str) -> FieldError:
@@ -191,6 +228,28 @@ def _pin(pins: Table, key: str, pattern: re.Pattern[str], rule: str) -> PinSpec:
     return PinSpec(value=value.encode("ascii"), max_tries=max_tries, remaining=remaining)
 
 
+def _policy(table: Table, where: str) -> Policy:
+    value = fields.string(table, "policy", where) if "policy" in table else "test"
+    for policy in _POLICIES:
+        if value == policy:
+            return policy
+    raise _fail(where, "policy", "must be 'test' or 'production'")
+
+
+def _extension_oid(table: Table, where: str) -> str | None:
+    key = "unknown_critical_extension"
+    value = fields.optional_string(table, key, where)
+    if value is None:
+        return None
+    try:
+        oid = x509.ObjectIdentifier(value)
+    except ValueError:
+        raise _fail(where, key, "must be a dotted OID such as 2.999.1") from None
+    if oid in KNOWN_EXTENSION_OIDS:
+        raise _fail(where, key, "must not be an extension that X.509 libraries know")
+    return oid.dotted_string
+
+
 def _issuance(table: Table, where: str, common_name: re.Pattern[str], rule: str) -> Issuance:
     fields.check_keys(table, _ISSUANCE_KEYS, where)
     hierarchy = fields.string(table, "hierarchy", where)
@@ -199,13 +258,40 @@ def _issuance(table: Table, where: str, common_name: re.Pattern[str], rule: str)
     name = fields.string(table, "common_name", where)
     if not common_name.fullmatch(name):
         raise _fail(where, "common_name", rule)
-    return Issuance(
+    issuance = Issuance(
         hierarchy=hierarchy,
         generation=fields.integer_in_range(table, "generation", where, 1, 99),
         issued_at=fields.utc_datetime(table, "issued_at", where),
         serial=fields.integer_in_range(table, "serial", where, 1, MAX_SERIAL),
         common_name=name,
+        renewal=fields.optional_boolean(table, "renewal", where),
+        policy=_policy(table, where),
+        unknown_critical_extension=_extension_oid(table, where),
+        cross_hierarchy=fields.optional_boolean(table, "cross_hierarchy", where),
+        not_after=fields.optional_utc_datetime(table, "not_after", where),
     )
+    if issuance.not_after is not None and issuance.not_after < issuance.issued_at:
+        raise _fail(where, "not_after", "must not be earlier than issued_at (notBefore)")
+    return issuance
+
+
+def _revocation(table: Table, where: str) -> Revocation:
+    fields.check_keys(table, _REVOCATION_KEYS, where)
+    text = fields.string(table, "reason", where)
+    reasons = {reason.value: reason for reason in REVOCATION_REASONS}
+    if text not in reasons:
+        raise _fail(where, "reason", f"must be one of {', '.join(reasons)}")
+    revocation = Revocation(
+        reason=reasons[text],
+        revoked_at=fields.utc_datetime(table, "revoked_at", where),
+        invalidity_date=fields.optional_utc_datetime(table, "invalidity_date", where),
+    )
+    if (
+        revocation.invalidity_date is not None
+        and revocation.invalidity_date > revocation.revoked_at
+    ):
+        raise _fail(where, "invalidity_date", "must not be after revoked_at")
+    return revocation
 
 
 _CN_RULES = {
@@ -223,7 +309,7 @@ def _slot(document: Table, key: str, base: Path) -> SlotDocument:
     present = fields.boolean(table, "present", key)
     ca_certificate = fields.relative_path(table, "ca_certificate", key, base)
     if not present:
-        for extra in ("certificate", "private_key", "issuance"):
+        for extra in ("certificate", "private_key", "issuance", "revocation"):
             if extra in table:
                 raise _fail(key, extra, "must be absent when present = false")
         return SlotDocument(False, None, None, ca_certificate, None)
@@ -231,12 +317,17 @@ def _slot(document: Table, key: str, base: Path) -> SlotDocument:
     issuance = None
     if issuance_table is not None:
         issuance = _issuance(issuance_table, f"{key}.issuance", *_CN_RULES[key])
+    revocation_table = fields.optional_sub_table(table, "revocation", key)
+    revocation = None
+    if revocation_table is not None:
+        revocation = _revocation(revocation_table, f"{key}.revocation")
     return SlotDocument(
         present=True,
         certificate=fields.relative_path(table, "certificate", key, base),
         private_key=fields.relative_path(table, "private_key", key, base),
         ca_certificate=ca_certificate,
         issuance=issuance,
+        revocation=revocation,
     )
 
 
@@ -252,6 +343,8 @@ def _check_issuance_against_holder(document: PersonaDocument) -> None:
         code = document.holder.municipality_code
         if key == "auth" and not slot.issuance.common_name.endswith(f"{code}003A"):
             raise _fail(where, "common_name", "must end with holder.municipality_code + 003A")
+        if slot.revocation is not None and slot.revocation.revoked_at < slot.issuance.issued_at:
+            raise _fail(f"{key}.revocation", "revoked_at", f"must not be before {where}.issued_at")
 
 
 def _parse_document(path: Path, content: bytes, document: Table) -> PersonaDocument:
@@ -309,14 +402,32 @@ def _read(path: Path, persona: Path, field: str) -> bytes:
         raise PersonaError(f"{persona}: {field}: cannot read {path} ({error.strerror})") from None
 
 
-def _certificate(data: bytes, persona: Path, field: str) -> rsa.RSAPublicKey:
+def _certificate(
+    data: bytes, persona: Path, field: str
+) -> tuple[x509.Certificate, rsa.RSAPublicKey]:
+    """The parsed certificate and its public key, which must be RSA-2048."""
     try:
-        key = x509.load_der_x509_certificate(data).public_key()
-    except ValueError:
+        certificate = x509.load_der_x509_certificate(data)
+        key = certificate.public_key()
+    except (ValueError, UnsupportedAlgorithm):
         raise PersonaError(f"{persona}: {field}: not a DER X.509 certificate") from None
     if not isinstance(key, rsa.RSAPublicKey) or key.key_size != RSA_KEY_BITS:
         raise PersonaError(f"{persona}: {field}: certificate key must be RSA-{RSA_KEY_BITS}")
-    return key
+    return certificate, key
+
+
+def _check_revocation(
+    revocation: Revocation | None, certificate: x509.Certificate, persona: Path, key: str
+) -> None:
+    """A certificate can only be revoked while it is valid (revocationDate within validity)."""
+    if revocation is None:
+        return
+    start, end = certificate.not_valid_before_utc, certificate.not_valid_after_utc
+    if not start <= revocation.revoked_at <= end:
+        raise PersonaError(
+            f"{persona}: {key}.revocation.revoked_at: must lie within the validity of "
+            f"{key}.certificate ({start.isoformat()} to {end.isoformat()})"
+        )
 
 
 def _private_key(data: bytes, persona: Path, field: str) -> rsa.RSAPrivateKey:
@@ -342,15 +453,21 @@ def _key_pair(
         parts.extend([None, None, ca])
         return KeyPairSpec(certificate=None, private_key=None, ca_certificate=ca)
     certificate = _read(slot.certificate, persona, f"{key}.certificate")
-    public_key = _certificate(certificate, persona, f"{key}.certificate")
+    parsed, public_key = _certificate(certificate, persona, f"{key}.certificate")
     pem = _read(slot.private_key, persona, f"{key}.private_key")
     private_key = _private_key(pem, persona, f"{key}.private_key")
     if private_key.public_key().public_numbers() != public_key.public_numbers():
         raise PersonaError(
             f"{persona}: {key}.private_key: does not match the public key of {key}.certificate"
         )
+    _check_revocation(slot.revocation, parsed, persona, key)
     parts.extend([certificate, pem, ca])
-    return KeyPairSpec(certificate=certificate, private_key=private_key, ca_certificate=ca)
+    return KeyPairSpec(
+        certificate=certificate,
+        private_key=private_key,
+        ca_certificate=ca,
+        revocation=slot.revocation,
+    )
 
 
 def persona_checksum(parts: list[bytes | None]) -> str:

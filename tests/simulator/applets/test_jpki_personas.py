@@ -85,7 +85,7 @@ def test_under15_still_has_the_signing_password_and_the_signature_ca(
 ) -> None:
     persona = under15.persona
     assert verify(under15, 0x001B, persona.sign_pin.value) == 0x9000
-    assert _der(read_ef(under15, 0x0002)) == (PKI / "ca" / "sign-ca-1.der").read_bytes()
+    assert _der(read_ef(under15, 0x0002)) == (PKI / "ca" / "sign-ca-3.der").read_bytes()
 
 
 def test_under15_auth_certificate_matches_the_persona(under15: VirtualCard) -> None:
@@ -203,9 +203,9 @@ def test_under15_persona_values() -> None:
     assert persona.sign_pin == PinSpec(value=b"ABC123", max_tries=5, remaining=5)
     assert persona.sign.certificate is None
     assert persona.sign.private_key is None
-    assert persona.sign.ca_certificate == (PKI / "ca" / "sign-ca-1.der").read_bytes()
+    assert persona.sign.ca_certificate == (PKI / "ca" / "sign-ca-3.der").read_bytes()
     assert persona.auth.certificate == (PKI / "ee" / "under15-auth.der").read_bytes()
-    assert persona.auth.ca_certificate == (PKI / "ca" / "auth-ca-1.der").read_bytes()
+    assert persona.auth.ca_certificate == (PKI / "ca" / "auth-ca-3.der").read_bytes()
     _assert_pair_matches(persona.auth.certificate, persona.auth.private_key)
     assert persona.auth.certificate is not None
     _assert_certificate(
@@ -241,7 +241,7 @@ def test_android_persona_values() -> None:
     }
     for name, (pair, serial, common_name) in expected.items():
         assert pair.certificate == (PKI / "ee" / f"android-{name}.der").read_bytes()
-        assert pair.ca_certificate == (PKI / "ca" / f"{name}-ca-1.der").read_bytes()
+        assert pair.ca_certificate == (PKI / "ca" / f"{name}-ca-3.der").read_bytes()
         _assert_pair_matches(pair.certificate, pair.private_key)
         assert pair.certificate is not None
         _assert_certificate(

@@ -58,7 +58,7 @@ def test_default_persona_key_pairs() -> None:
     pki = fixtures_root() / "pki"
     for pair, name in ((persona.auth, "auth"), (persona.sign, "sign")):
         assert pair.certificate == (pki / "ee" / f"default-{name}.der").read_bytes()
-        assert pair.ca_certificate == (pki / "ca" / f"{name}-ca-1.der").read_bytes()
+        assert pair.ca_certificate == (pki / "ca" / f"{name}-ca-3.der").read_bytes()
         assert pair.private_key is not None
         assert pair.private_key.key_size == 2048
         certificate = x509.load_der_x509_certificate(pair.certificate)
@@ -137,7 +137,7 @@ def test_checksum_covers_the_persona_and_referenced_files(tree: Path) -> None:
     after_description = load_persona(persona_file(tree)).checksum
     assert after_description != before
     ca = tree / "pki" / "ca"
-    shutil.copyfile(ca / "sign-ca-1.der", ca / "auth-ca-1.der")  # still a valid certificate
+    shutil.copyfile(ca / "sign-ca-3.der", ca / "auth-ca-3.der")  # still a valid certificate
     assert load_persona(persona_file(tree)).checksum != after_description
 
 
@@ -155,8 +155,8 @@ def documented_checksum(files: list[Path | None]) -> str:
 
 def test_checksum_follows_the_documented_order_and_framing(tree: Path) -> None:
     pki = tree / "pki"
-    auth = [pki / "ee/default-auth.der", pki / "keys/default-auth.pem", pki / "ca/auth-ca-1.der"]
-    sign = [pki / "ee/default-sign.der", pki / "keys/default-sign.pem", pki / "ca/sign-ca-1.der"]
+    auth = [pki / "ee/default-auth.der", pki / "keys/default-auth.pem", pki / "ca/auth-ca-3.der"]
+    sign = [pki / "ee/default-sign.der", pki / "keys/default-sign.pem", pki / "ca/sign-ca-3.der"]
     path = persona_file(tree)
     assert load_persona(path).checksum == documented_checksum([path, *auth, *sign])
     make_under_15(path)
@@ -178,9 +178,10 @@ def test_missing_path_is_an_unknown_persona(tmp_path: Path) -> None:
 
 
 def test_builtin_name_must_match_its_file_name(tree: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    shipped = builtin_personas()
     shutil.copyfile(persona_file(tree), tree / "personas" / "other.toml")
     monkeypatch.setattr(persona_module, "fixtures_root", lambda: tree)
-    assert builtin_personas() == ["android", "default", "other", "under15"]
+    assert builtin_personas() == sorted([*shipped, "other"])
     with pytest.raises(PersonaError, match=r"name: must equal the file name 'other'"):
         load_persona("other")
 
@@ -189,7 +190,7 @@ def make_under_15(path: Path) -> None:
     """Rewrite the [sign] table: no signature certificate (cards of holders under 15)."""
     text = path.read_text(encoding="utf-8")
     sign_table = text[text.index("\n[sign] ") + 1 :]
-    under_15 = '[sign]\npresent = false\nca_certificate = "../pki/ca/sign-ca-1.der"\n'
+    under_15 = '[sign]\npresent = false\nca_certificate = "../pki/ca/sign-ca-3.der"\n'
     path.write_text(text.replace(sign_table, under_15), encoding="utf-8")
 
 
@@ -198,7 +199,7 @@ def test_absent_signature_certificate(tree: Path) -> None:
     persona = load_persona(persona_file(tree))
     assert persona.sign.certificate is None
     assert persona.sign.private_key is None
-    assert persona.sign.ca_certificate == (tree / "pki" / "ca" / "sign-ca-1.der").read_bytes()
+    assert persona.sign.ca_certificate == (tree / "pki" / "ca" / "sign-ca-3.der").read_bytes()
     assert persona.auth.certificate is not None
 
 
@@ -296,7 +297,7 @@ TEXT_MISTAKES = [
         "issued_at = 2024-08-26T01:23:45 ",
         "auth.issuance.issued_at: must be an offset date-time",
     ),
-    ("issuance-unknown", "generation = 1\n", "generation = 1\nextra = 1\n", "issuance.extra"),
+    ("issuance-unknown", "generation = 3\n", "generation = 3\nextra = 1\n", "issuance.extra"),
     ("serial-range", "serial = 0x3C5E7A01", "serial = 0x1FFFFFFFF", "auth.issuance.serial"),
     (
         "missing-certificate",
@@ -312,8 +313,8 @@ TEXT_MISTAKES = [
     ),
     (
         "ca-not-certificate",
-        '"../pki/ca/auth-ca-1.der"',
-        '"../pki/keys/auth-ca-1.pem"',
+        '"../pki/ca/auth-ca-3.der"',
+        '"../pki/keys/auth-ca-3.pem"',
         "auth.ca_certificate: not a DER X.509 certificate",
     ),
 ]
@@ -397,7 +398,7 @@ def _reencode_key(fmt: serialization.PrivateFormat, encrypted: bool) -> Callable
 
 FILE_MISTAKES = [
     ("certificate-garbage", _corrupt("ee/default-auth.der"), "auth.certificate: not a DER"),
-    ("ca-garbage", _corrupt("ca/sign-ca-1.der"), "sign.ca_certificate: not a DER"),
+    ("ca-garbage", _corrupt("ca/sign-ca-3.der"), "sign.ca_certificate: not a DER"),
     ("key-garbage", _corrupt("keys/default-sign.pem"), "sign.private_key: must be"),
     ("rsa-1024", _rsa_1024_pair, "auth.certificate: certificate key must be RSA-2048"),
     (

@@ -8,6 +8,7 @@ from dataclasses import replace
 
 import pytest
 from cryptography import x509
+from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import (
@@ -19,7 +20,13 @@ from cryptography.x509.oid import (
 from hypothesis import given
 from hypothesis import strategies as st
 
-from simulator.personalization import fixtures_root, load_hierarchies, load_persona
+from simulator.personalization import (
+    crl_url,
+    fixtures_root,
+    issued_certificates,
+    load_hierarchies,
+    load_persona,
+)
 from simulator.personalization.hierarchy import Hierarchy
 from simulator.personalization.holder import Holder
 from simulator.personalization.persona import PersonaDocument, read_persona_document
@@ -99,8 +106,12 @@ def holder() -> Holder:
     return document.holder
 
 
-def ca_certificate(name: str) -> x509.Certificate:
-    ca = hierarchies()[name].generation(1)
+CURRENT = 3  # the generation new certificates (and the default persona's) come from
+GENERATIONS = (1, 2, 3)
+
+
+def ca_certificate(name: str, generation: int = CURRENT) -> x509.Certificate:
+    ca = hierarchies()[name].generation(generation)
     return x509.load_der_x509_certificate(ca.certificate.read_bytes())
 
 
@@ -129,6 +140,11 @@ ROOT_DN = {
     "OU=JPKI for digital signature,O=JPKI-TEST,C=JP",
 }
 PURPOSES = ("auth", "sign")
+ROOTS = [
+    pytest.param(name, generation, id=f"{name}-ca-{generation}")
+    for name in PURPOSES
+    for generation in GENERATIONS
+]
 
 # ------------------------------------------------------------------- shared RSA/format
 
@@ -138,7 +154,7 @@ def test_rsa_2048_sha256_v3(certificate: str) -> None:
     cert = (
         ee_certificate(certificate[:4])
         if certificate.endswith("-ee")
-        else ca_certificate(certificate)
+        else ca_certificate(certificate, 2)
     )
     key = cert.public_key()
     assert isinstance(key, rsa.RSAPublicKey)
@@ -153,21 +169,36 @@ def test_rsa_2048_sha256_v3(certificate: str) -> None:
     assert [tag for tag, _ in children(fields[4][1])] == [UTC_TIME, UTC_TIME]
 
 
+@pytest.mark.parametrize(("name", "generation"), ROOTS)
+def test_root_rsa_2048_sha256_v3_and_serial(name: str, generation: int) -> None:
+    cert = ca_certificate(name, generation)
+    key = cert.public_key()
+    assert isinstance(key, rsa.RSAPublicKey)
+    assert (key.key_size, key.public_numbers().e) == (2048, 65537)
+    assert cert.version is x509.Version.v3
+    assert cert.signature_algorithm_oid == SignatureAlgorithmOID.RSA_WITH_SHA256
+    serial_tag, serial = tbs_fields(cert)[1]
+    # like the real roots: generation 1 has serial 01, later generations 4 positive bytes
+    expected_size = 1 if generation == 1 else 4
+    assert serial_tag == 0x02 and len(serial) == expected_size and serial[0] < 0x80
+    assert [tag for tag, _ in children(tbs_fields(cert)[4][1])] == [UTC_TIME, UTC_TIME]
+
+
 # ------------------------------------------------------------------------------ roots
 
 
-@pytest.mark.parametrize("name", PURPOSES)
-def test_root_subject_issuer_and_string_types(name: str) -> None:
-    cert = ca_certificate(name)
+@pytest.mark.parametrize(("name", "generation"), ROOTS)
+def test_root_subject_issuer_and_string_types(name: str, generation: int) -> None:
+    cert = ca_certificate(name, generation)
     assert cert.subject == cert.issuer
     assert cert.subject.rfc4514_string() == ROOT_DN[name]
     assert string_tags(cert.subject) == [PRINTABLE_STRING, UTF8_STRING, UTF8_STRING, UTF8_STRING]
     cert.verify_directly_issued_by(cert)
 
 
-@pytest.mark.parametrize("name", PURPOSES)
-def test_root_validity_serial_and_key_match_definitions(name: str) -> None:
-    cert, ca = ca_certificate(name), hierarchies()[name].generation(1)
+@pytest.mark.parametrize(("name", "generation"), ROOTS)
+def test_root_validity_serial_and_key_match_definitions(name: str, generation: int) -> None:
+    cert, ca = ca_certificate(name, generation), hierarchies()[name].generation(generation)
     assert cert.serial_number == ca.serial
     assert cert.not_valid_before_utc == ca.not_before
     assert cert.not_valid_after_utc == ca.not_after
@@ -180,9 +211,9 @@ def test_root_validity_serial_and_key_match_definitions(name: str) -> None:
     assert key.public_key().public_numbers() == cert.public_key().public_numbers()  # type: ignore[union-attr]
 
 
-@pytest.mark.parametrize("name", PURPOSES)
-def test_root_extensions_order_criticality_and_values(name: str) -> None:
-    cert = ca_certificate(name)
+@pytest.mark.parametrize(("name", "generation"), ROOTS)
+def test_root_extensions_order_criticality_and_values(name: str, generation: int) -> None:
+    cert = ca_certificate(name, generation)
     assert [(e.oid, e.critical) for e in cert.extensions] == [
         (ExtensionOID.KEY_USAGE, True),
         (ExtensionOID.SUBJECT_ALTERNATIVE_NAME, False),
@@ -203,6 +234,122 @@ def test_root_extensions_order_criticality_and_values(name: str) -> None:
     assert [p.full_name for p in points] == [[x509.DirectoryName(cert.subject)]]
     ski = extension(cert, ExtensionOID.SUBJECT_KEY_IDENTIFIER).value
     assert ski == x509.SubjectKeyIdentifier.from_public_key(cert.public_key())
+
+
+# ------------------------------------------------------------ three generations per hierarchy
+
+# (not_before, not_after) of each generation, modelled on the real 2015/2019/2023 ceremonies
+GENERATION_VALIDITY = {
+    1: (dt.datetime(2015, 10, 20, tzinfo=UTC), dt.datetime(2025, 10, 19, 14, 59, 59, tzinfo=UTC)),
+    2: (dt.datetime(2019, 9, 14, tzinfo=UTC), dt.datetime(2029, 9, 14, 14, 59, 59, tzinfo=UTC)),
+    3: (dt.datetime(2023, 7, 16, tzinfo=UTC), dt.datetime(2033, 7, 15, 14, 59, 59, tzinfo=UTC)),
+}
+
+
+def subject_key_identifier(certificate: x509.Certificate) -> bytes:
+    return certificate.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value.digest
+
+
+@pytest.mark.parametrize("name", PURPOSES)
+def test_three_generations_share_the_dn_and_differ_by_key_and_serial(name: str) -> None:
+    assert [ca.generation for ca in hierarchies()[name].generations] == list(GENERATIONS)
+    roots = [ca_certificate(name, generation) for generation in GENERATIONS]
+    assert {root.subject.rfc4514_string() for root in roots} == {ROOT_DN[name]}
+    assert len({subject_key_identifier(root) for root in roots}) == 3
+    assert len({root.serial_number for root in roots}) == 3
+    assert roots[0].serial_number == 1
+    keys = {root.public_key().public_numbers() for root in roots}  # type: ignore[union-attr]
+    assert len(keys) == 3
+    for root in roots:  # each is self-signed by its own key only
+        root.verify_directly_issued_by(root)
+        for other in roots:
+            if other is not root:  # same DN: the names match, the signature does not
+                with pytest.raises(InvalidSignature):
+                    root.verify_directly_issued_by(other)
+
+
+@pytest.mark.parametrize(("name", "generation"), ROOTS)
+def test_generation_validity_like_the_real_ceremonies(name: str, generation: int) -> None:
+    cert = ca_certificate(name, generation)
+    start, end = GENERATION_VALIDITY[generation]
+    assert cert.not_valid_before_utc.date() == start.date()
+    assert cert.not_valid_after_utc == end
+    assert end.year - cert.not_valid_before_utc.year == 10
+
+
+def test_generations_overlap_and_the_first_has_expired() -> None:
+    reference = dt.datetime(2026, 11, 27, tzinfo=UTC)  # the catalogue's reference date
+    for name in PURPOSES:
+        first, second, third = (ca_certificate(name, g) for g in GENERATIONS)
+        assert second.not_valid_before_utc < first.not_valid_after_utc
+        assert third.not_valid_before_utc < second.not_valid_after_utc
+        assert first.not_valid_after_utc < reference < second.not_valid_after_utc
+
+
+@pytest.mark.parametrize(
+    ("persona", "generation"),
+    [("default", 3), ("middle-generation", 2), ("expired", 2), ("renewed-previous", 2)],
+)
+@pytest.mark.parametrize("purpose", PURPOSES)
+def test_end_entity_aki_points_at_its_generation(
+    persona: str, generation: int, purpose: str
+) -> None:
+    pair = load_persona(persona).auth if purpose == "auth" else load_persona(persona).sign
+    assert pair.certificate is not None
+    cert = x509.load_der_x509_certificate(pair.certificate)
+    issuer = ca_certificate(purpose, generation)
+    aki = extension(cert, ExtensionOID.AUTHORITY_KEY_IDENTIFIER).value
+    assert isinstance(aki, x509.AuthorityKeyIdentifier)
+    assert aki.key_identifier == subject_key_identifier(issuer)
+    assert aki.authority_cert_serial_number == issuer.serial_number
+    assert cert.issuer == issuer.subject
+    cert.verify_directly_issued_by(issuer)
+    assert pair.ca_certificate == issuer.public_bytes(serialization.Encoding.DER)
+    for other in GENERATIONS:  # same DN, other key: the signature must not verify
+        if other != generation:
+            with pytest.raises(InvalidSignature):
+                cert.verify_directly_issued_by(ca_certificate(purpose, other))
+
+
+def test_crl_url_builder() -> None:
+    assert crl_url("auth", 3) == "http://127.0.0.1:35980/crl/auth-g3.crl"
+    assert crl_url("sign", 1) == "http://127.0.0.1:35980/crl/sign-g1.crl"
+
+
+def test_every_end_entity_names_its_generation_crl_and_the_municipality_partition() -> None:
+    """One HTTP CRL per hierarchy generation, after the per-municipality directoryName."""
+    issued = issued_certificates(fixtures_root())
+    assert {(i.issuer.hierarchy, i.issuer.generation) for i in issued} == {
+        ("auth", 2),
+        ("auth", 3),
+        ("sign", 2),
+        ("sign", 3),
+    }
+    for item in issued:
+        points = extension(item.certificate, ExtensionOID.CRL_DISTRIBUTION_POINTS).value
+        assert isinstance(points, x509.CRLDistributionPoints)
+        directory, url = (point.full_name for point in points)
+        assert directory is not None and url is not None
+        expected = crl_url(item.issuer.hierarchy, item.issuer.generation)
+        assert url == [x509.UniformResourceIdentifier(expected)], item.persona
+        (partition,) = directory
+        assert isinstance(partition, x509.DirectoryName)
+        units = [a.value for a in partition.value if a.oid == x509.NameOID.ORGANIZATIONAL_UNIT_NAME]
+        assert units[1] == "CRL Distribution Points"
+        assert str(
+            partition.value.get_attributes_for_oid(x509.NameOID.COMMON_NAME)[0].value
+        ).endswith(" CRLDP")
+
+
+def test_ocsp_aia_only_on_authentication_slot_certificates() -> None:
+    for item in issued_certificates(fixtures_root()):
+        extensions = item.certificate.extensions
+        if item.slot == "auth":
+            aia = extensions.get_extension_for_class(x509.AuthorityInformationAccess).value
+            assert [d.access_location.value for d in aia] == [OCSP_URL]
+        else:
+            with pytest.raises(x509.ExtensionNotFound):
+                extensions.get_extension_for_class(x509.AuthorityInformationAccess)
 
 
 def test_hierarchy_policies_are_the_test_policies() -> None:
@@ -283,11 +430,7 @@ def test_end_entity_policy_issuer_alt_name_and_crl_points(purpose: str) -> None:
     assert [d.value.rfc4514_string() for d in directory] == [
         f"CN=Chiyoda-ku CRLDP,OU=Tokyo-to,OU=CRL Distribution Points,{unit},O=JPKI-TEST,C=JP"
     ]
-    assert url == [
-        x509.UniformResourceIdentifier(
-            f"http://127.0.0.1:35980/crl/{purpose}/Tokyo-to-Chiyoda-ku.crl"
-        )
-    ]
+    assert url == [x509.UniformResourceIdentifier(f"http://127.0.0.1:35980/crl/{purpose}-g3.crl")]
     assert all(p.reasons is None and p.crl_issuer is None for p in points)
 
 
@@ -398,7 +541,7 @@ _FULL_WIDTH = st.sampled_from(full_width("0123456789-"))
 @functools.cache
 def issuing_sign_ca() -> IssuingCa:
     hierarchy = hierarchies()["sign"]
-    ca = hierarchy.generation(1)
+    ca = hierarchy.generation(CURRENT)
     key = serialization.load_pem_private_key(ca.private_key.read_bytes(), None)
     assert isinstance(key, rsa.RSAPrivateKey)
     return IssuingCa(hierarchy, ca, ca_certificate("sign"), key)

@@ -8,6 +8,9 @@ from pathlib import Path
 
 import pytest
 from cryptography import x509
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import ExtensionOID
 
 from simulator.personalization import (
@@ -19,16 +22,26 @@ from simulator.personalization import (
     load_persona,
     regenerate,
 )
+from simulator.personalization.persona import read_persona_document
 
-GENERATED = [
-    "pki/ca/auth-ca-1.der",
-    "pki/ca/sign-ca-1.der",
-    "pki/ee/android-auth.der",
-    "pki/ee/android-sign.der",
-    "pki/ee/default-auth.der",
-    "pki/ee/default-sign.der",
-    "pki/ee/under15-auth.der",
-]
+
+def committed_certificates() -> list[str]:
+    """Every certificate file committed under fixtures/pki (all of them are generated)."""
+    root = fixtures_root()
+    return sorted(path.relative_to(root).as_posix() for path in root.glob("pki/*/*.der"))
+
+
+def expected_outputs() -> list[str]:
+    """What regeneration must write: every CA generation, every persona certificate."""
+    cas = [f"pki/ca/{name}-ca-{number}.der" for name in ("auth", "sign") for number in (1, 2, 3)]
+    ee = []
+    for path in sorted((fixtures_root() / "personas").glob("*.toml")):
+        document = read_persona_document(path)
+        ee += [f"pki/ee/{path.stem}-{key}.der" for key, slot in document.slots() if slot.present]
+    return sorted(cas + ee)
+
+
+GENERATED = expected_outputs()
 
 
 def full_width(text: str) -> str:
@@ -57,7 +70,8 @@ def test_regeneration_is_byte_identical(tmp_path: Path) -> None:
     lines: list[str] = []
     written = regenerate(fixtures_root(), tmp_path, progress=lines.append)
     relative = sorted(path.relative_to(tmp_path).as_posix() for path in written)
-    assert relative == GENERATED
+    assert relative == GENERATED == committed_certificates()
+    assert len(GENERATED) == 6 + 44  # 3 generations x 2 hierarchies; 23 personas, 2 without sign
     assert sorted(lines) == [f"wrote {name}" for name in GENERATED]
     for name in GENERATED:
         assert (tmp_path / name).read_bytes() == (fixtures_root() / name).read_bytes(), name
@@ -89,14 +103,40 @@ def test_changed_holder_data_stales_only_the_signature_certificate(tree: Path) -
     assert check(tree) == ["pki/ee/default-sign.der"]
 
 
-def test_changed_ca_definition_stales_the_ca_and_its_end_entity(tree: Path) -> None:
-    edit(tree / "pki" / "hierarchies.toml", "serial = 0x2A11C3E5", "serial = 0x2A11C3E6")
-    assert check(tree) == [
-        "pki/ca/auth-ca-1.der",
-        "pki/ee/android-auth.der",
-        "pki/ee/default-auth.der",
-        "pki/ee/under15-auth.der",
-    ]
+def issued_by(hierarchy: str, generation: int) -> list[str]:
+    """The committed end-entity files the persona files say this CA generation issues."""
+    names = []
+    for path in sorted((fixtures_root() / "personas").glob("*.toml")):
+        for key, slot in read_persona_document(path).slots():
+            issuance = slot.issuance
+            if issuance is not None and (issuance.hierarchy, issuance.generation) == (
+                hierarchy,
+                generation,
+            ):
+                names.append(f"pki/ee/{path.stem}-{key}.der")
+    return names
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "hierarchy", "generation"),
+    [
+        ("serial = 0x2A23D006", "serial = 0x2A23D007", "auth", 3),
+        ("serial = 0x2B19C4AB", "serial = 0x2B19C4AC", "sign", 2),
+        ("not_before = 2015-10-20T03:08:13Z", "not_before = 2015-10-21T03:08:13Z", "auth", 1),
+    ],
+)
+def test_changed_ca_definition_stales_the_ca_and_its_end_entities(
+    tree: Path, old: str, new: str, hierarchy: str, generation: int
+) -> None:
+    edit(tree / "pki" / "hierarchies.toml", old, new)
+    stale = check(tree)
+    expected = [f"pki/ca/{hierarchy}-ca-{generation}.der", *issued_by(hierarchy, generation)]
+    assert stale == sorted(expected)
+    if (hierarchy, generation) == ("auth", 3):  # the cross-hierarchy auth cert is the sign CA's
+        assert "pki/ee/default-auth.der" in stale
+        assert "pki/ee/other-hierarchy-auth.der" not in stale
+    if (hierarchy, generation) == ("sign", 2):
+        assert "pki/ee/middle-generation-sign.der" in stale
 
 
 def test_missing_key_is_an_error_unless_new_keys_are_allowed(
@@ -118,45 +158,76 @@ def test_missing_key_is_an_error_unless_new_keys_are_allowed(
     assert persona.auth.private_key is not None
 
 
-def test_a_new_generation_shares_the_dn_and_differs_by_key_identifier(tree: Path) -> None:
+def test_an_inconsistent_private_key_is_refused(tree: Path) -> None:
+    """The generator runs the full RSA consistency check (the card's loader skips it)."""
+    path = tree / "pki" / "keys" / "default-sign.pem"
+    key = serialization.load_pem_private_key(path.read_bytes(), None)
+    assert isinstance(key, rsa.RSAPrivateKey)
+    numbers = key.private_numbers()
+    broken = rsa.RSAPrivateNumbers(
+        numbers.p,
+        numbers.q,
+        numbers.d,
+        numbers.dmp1 ^ 2,  # wrong CRT exponent, same public key
+        numbers.dmq1,
+        numbers.iqmp,
+        numbers.public_numbers,
+    ).private_key(unsafe_skip_rsa_key_validation=True)
+    path.write_bytes(
+        broken.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    for _ in range(2):  # also when the good key of the same path was loaded before
+        with pytest.raises(PkiError, match=r"cannot load private key .*default-sign\.pem"):
+            regenerate(tree)
+
+
+def test_a_fourth_generation_shares_the_dn_and_differs_by_key_identifier(tree: Path) -> None:
     definitions = tree / "pki" / "hierarchies.toml"
     text = definitions.read_text(encoding="utf-8")
-    generation_2 = (
-        "\n[[hierarchies.auth.generations]]\ngeneration = 2\nserial = 0x2A11C3F0\n"
-        "not_before = 2024-01-10T00:00:00Z\nnot_after = 2034-01-09T14:59:59Z\n"
-        'private_key = "keys/auth-ca-2.pem"\ncertificate = "ca/auth-ca-2.der"\n'
+    generation_4 = (
+        "\n[[hierarchies.auth.generations]]\ngeneration = 4\nserial = 0x2A27B001\n"
+        "not_before = 2027-06-01T00:00:00Z\nnot_after = 2037-05-31T14:59:59Z\n"
+        'private_key = "keys/auth-ca-4.pem"\ncertificate = "ca/auth-ca-4.der"\n'
     )
     marker = "\n[hierarchies.sign]\n"
-    definitions.write_text(text.replace(marker, generation_2 + marker), encoding="utf-8")
-    persona = tree / "personas" / "default.toml"
-    edit(persona, '"../pki/ca/auth-ca-1.der"', '"../pki/ca/auth-ca-2.der"')
-    edit(persona, 'hierarchy = "auth"\ngeneration = 1', 'hierarchy = "auth"\ngeneration = 2')
+    definitions.write_text(text.replace(marker, generation_4 + marker), encoding="utf-8")
+    persona = tree / "personas" / "not-yet-valid.toml"  # issued 2027-01-15: move it to 2027-07
+    edit(persona, '"../pki/ca/auth-ca-3.der"', '"../pki/ca/auth-ca-4.der"')
+    edit(persona, 'hierarchy = "auth"\ngeneration = 3', 'hierarchy = "auth"\ngeneration = 4')
+    edit(persona, "issued_at = 2027-01-15T00:30:00Z", "issued_at = 2027-07-15T00:30:00Z")
     lines: list[str] = []
     regenerate(tree, allow_new_keys=True, progress=lines.append)
-    assert "created new key pki/keys/auth-ca-2.pem" in lines
-    assert len(load_hierarchies(definitions)["auth"].generations) == 2
+    assert "created new key pki/keys/auth-ca-4.pem" in lines
+    assert len(load_hierarchies(definitions)["auth"].generations) == 4
 
     def load(name: str) -> x509.Certificate:
         return x509.load_der_x509_certificate((tree / "pki" / name).read_bytes())
 
-    first, second, end_entity = (
-        load("ca/auth-ca-1.der"),
-        load("ca/auth-ca-2.der"),
-        load("ee/default-auth.der"),
-    )
-    assert first.subject == second.subject
-    ski = [
-        c.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
-        for c in (first, second)
-    ]
-    assert ski[0] != ski[1]
+    roots = [load(f"ca/auth-ca-{generation}.der") for generation in (1, 2, 3, 4)]
+    end_entity = load("ee/not-yet-valid-auth.der")
+    assert len({root.subject.public_bytes() for root in roots}) == 1
+    ski = [c.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value for c in roots]
+    assert len({s.digest for s in ski}) == 4
     aki = end_entity.extensions.get_extension_for_oid(ExtensionOID.AUTHORITY_KEY_IDENTIFIER).value
     assert isinstance(aki, x509.AuthorityKeyIdentifier)
-    assert aki.key_identifier == ski[1].digest
-    assert aki.authority_cert_serial_number == 0x2A11C3F0
-    end_entity.verify_directly_issued_by(second)
-    with pytest.raises(Exception):  # noqa: B017 - same DN, other key: the signature must fail
-        end_entity.verify_directly_issued_by(first)
+    assert aki.key_identifier == ski[3].digest
+    assert aki.authority_cert_serial_number == 0x2A27B001
+    end_entity.verify_directly_issued_by(roots[3])
+    for other in roots[:3]:  # same DN, other key: the signature must not verify
+        with pytest.raises(InvalidSignature):
+            end_entity.verify_directly_issued_by(other)
+    # the rest of the tree did not move: only the new CA and the re-issued certificate differ
+    changed = set()
+    for path in (tree / "pki").glob("*/*.der"):
+        relative = path.relative_to(tree)
+        committed = fixtures_root() / relative
+        if not committed.is_file() or committed.read_bytes() != path.read_bytes():
+            changed.add(relative.as_posix())
+    assert changed == {"pki/ca/auth-ca-4.der", "pki/ee/not-yet-valid-auth.der"}
 
 
 # ----------------------------------------------------------------- definition mistakes
@@ -164,16 +235,22 @@ def test_a_new_generation_shares_the_dn_and_differs_by_key_identifier(tree: Path
 PERSONA_MISTAKES = [
     (
         "unknown-generation",
-        "generation = 1\nissued_at",
+        "generation = 3\nissued_at",
         "generation = 7\nissued_at",
         "no CA generation 7",
     ),
     ("wrong-purpose", 'hierarchy = "auth"', 'hierarchy = "sign"', "auth.issuance.hierarchy"),
     (
         "other-ca-file",
-        '"../pki/ca/auth-ca-1.der"',
-        '"../pki/ca/sign-ca-1.der"',
+        '"../pki/ca/auth-ca-3.der"',
+        '"../pki/ca/sign-ca-3.der"',
         "auth.ca_certificate",
+    ),
+    (
+        "other-generation-file",
+        '"../pki/ca/auth-ca-3.der"',
+        '"../pki/ca/auth-ca-2.der"',
+        "auth.ca_certificate: is not the issuing CA's file",
     ),
     (
         "before-ca",
@@ -208,7 +285,7 @@ def test_persona_issuance_mistakes(tree: Path, old: str, new: str, message: str)
 
 def test_end_entity_validity_beyond_utc_time(tree: Path) -> None:
     definitions = tree / "pki" / "hierarchies.toml"
-    edit(definitions, "not_after = 2033-04-02T14:59:59Z", "not_after = 2049-04-02T14:59:59Z")
+    edit(definitions, "not_after = 2033-07-15T14:59:59Z", "not_after = 2049-04-02T14:59:59Z")
     persona = tree / "personas" / "default.toml"
     edit(persona, "issued_at = 2024-08-26T01:23:45Z ", "issued_at = 2046-08-26T01:23:45Z ")
     message = "auth.issuance: 2051-08-20T14:59:59+00:00 cannot be encoded as UTCTime"
@@ -238,14 +315,14 @@ HIERARCHY_MISTAKES = [
     ("policy", 'policy_oid = "1.2.392.200149.8.5.1.0.30"', 'policy_oid = "JPKI"', "policy_oid"),
     (
         "serial",
-        "generation = 1\nserial = 0x2B22D4F6",
-        "generation = 1\nserial = 0",
-        "hierarchies.sign.generations[0].serial",
+        "serial = 0x2B23A621",
+        "serial = 0",
+        "hierarchies.sign.generations[2].serial",
     ),
     (
         "validity",
-        "not_before = 2023-04-03T00:45:12Z",
-        "not_before = 2033-04-03T00:45:12Z",
+        "not_before = 2015-10-20T03:08:13Z",
+        "not_before = 2035-10-20T03:08:13Z",
         "hierarchies.auth.generations[0]: not_before must be earlier",
     ),
     (
@@ -263,9 +340,9 @@ HIERARCHY_MISTAKES = [
     ),
     (
         "utc-time",
-        "not_after = 2033-04-02T14:59:59Z",
+        "not_after = 2033-07-15T14:59:59Z",
         "not_after = 2050-04-02T14:59:59Z",
-        "hierarchies.auth.generations[0].not_after: must lie in 1950-2049",
+        "hierarchies.auth.generations[2].not_after: must lie in 1950-2049",
     ),
 ]
 
