@@ -19,8 +19,10 @@ from simulator.apdu.redact import redacted_hex
 from simulator.apdu.sw import describe
 from simulator.card import VirtualCard
 from simulator.card.card import TRAFFIC
+from simulator.personalization.describe import DescriptionError, build_from_description
 from simulator.personalization.hierarchy import PkiError
 from simulator.personalization.persona import PersonaError, builtin_personas, fixtures_root
+from simulator.revocation.command import add_pki_parser, run_pki
 from simulator.service import ctl
 from simulator.service.control import CONTROL_PORT
 from simulator.service.ctl import CtlError
@@ -65,7 +67,15 @@ def build_parser() -> argparse.ArgumentParser:
         "--trace", action="store_true", help="log every APDU at TRAFFIC level to stderr"
     )
 
-    perso = sub.add_parser("personalize", help="regenerate or check the test PKI in fixtures/")
+    perso = sub.add_parser(
+        "personalize",
+        help="build a persona from a description, or regenerate/check the test PKI",
+        description="With --describe: build a new persona (card contents + certificates) from "
+        "a short description file into --out (a fixtures-layout folder; serve it with "
+        "`mynasim serve --persona OUT/personas/NAME.toml`). Without: regenerate the "
+        "certificates of a fixtures folder from its personas and keys, or --check them.",
+    )
+    perso.add_argument("--describe", type=Path, metavar="FILE", help="a persona description (TOML)")
     perso.add_argument("--fixtures", type=Path, help="fixtures folder (default: the built-in one)")
     perso.add_argument("--out", type=Path, help="write here instead of into the fixtures folder")
     perso.add_argument(
@@ -76,6 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_serve(sub)
     _add_ctl(sub)
+    add_pki_parser(sub)
     return parser
 
 
@@ -146,8 +157,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _run_serve(args)
         if args.command == "ctl":
             return _run_ctl(args)
+        if args.command == "pki":
+            return run_pki(args)
         return _run_personalize(args)
-    except (PersonaError, PkiError, StateFileError, ServeError, CtlError) as exc:
+    except (PersonaError, PkiError, StateFileError, ServeError, CtlError, DescriptionError) as exc:
         print(f"mynasim: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
 
@@ -223,6 +236,13 @@ def _run_ctl(args: argparse.Namespace) -> int:
 def _run_personalize(args: argparse.Namespace) -> int:
     from simulator.personalization.generate import check, regenerate
 
+    if args.describe is not None:
+        if args.out is None:
+            raise DescriptionError("--describe needs --out DIR (where the persona is written)")
+        persona = build_from_description(args.describe, args.out, progress=print)
+        print(f"persona written: {persona}")
+        print(f"serve it with: mynasim serve --persona {persona}")
+        return 0
     root = args.fixtures or fixtures_root()
     if args.check:
         differing = check(root)

@@ -23,6 +23,7 @@ ALLOWED: dict[str, set[str]] = {
     "card": {"card", "apdu", "applets", "fs", "security", "personalization", "state"},
     "transport": {"transport", "card", "apdu"},
     "service": {"service", "transport", "card", "apdu", "personalization", "state"},
+    "revocation": {"revocation", "personalization", "service"},
 }
 
 
