@@ -205,3 +205,69 @@ class ServedCard:
         self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.stop()
+
+
+class PkiServer:
+    """`mynasim pki serve` (OCSP responder, CRLs, clock) in a child process, by default on
+    127.0.0.1:35980, where the persona certificates' AIA and CRL URLs point."""
+
+    def __init__(self, workdir: Path, *, port: int = 35980, now: str | None = None) -> None:
+        self.workdir = workdir
+        self.port = port
+        self.now = now
+        self.process: subprocess.Popen[str] | None = None
+        self._out: IO[str] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 15.0) -> PkiServer:
+        cmd = [
+            sys.executable,
+            "-m",
+            "simulator",
+            "pki",
+            "serve",
+            "--listen",
+            f"127.0.0.1:{self.port}",
+        ]
+        if self.now is not None:
+            cmd += ["--now", self.now]
+        self._out = (self.workdir / "pki-serve.log").open("a")
+        self.process = subprocess.Popen(cmd, stdout=self._out, stderr=subprocess.STDOUT, text=True)  # noqa: S603
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                self.control()
+                return self
+            except ctl.CtlError:
+                if self.process.poll() is not None or time.monotonic() > deadline:
+                    log = (self.workdir / "pki-serve.log").read_text()
+                    raise PcscUnavailableError(f"mynasim pki serve did not start:\n{log}") from None
+                time.sleep(0.05)
+
+    def control(self, **settings: Any) -> Any:
+        """GET /control, or POST the given settings (now=..., ocsp=..., crl=..., responder=...)."""
+        if not settings:
+            return ctl.call(self.url, "GET", "/control")
+        return ctl.call(self.url, "POST", "/control", settings)
+
+    def stop(self, timeout: float = 15.0) -> None:
+        if self.process is None:
+            return
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        self.process = None
+        if self._out is not None:
+            self._out.close()
+
+    def __enter__(self) -> PkiServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
