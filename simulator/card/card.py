@@ -71,6 +71,17 @@ class VirtualCard:
     def identity_of(persona: Persona) -> CardIdentity:
         return CardIdentity(persona.name, persona.token_serial)
 
+    def close(self) -> None:
+        """Power off and release the state file (its lock) so another process may use it."""
+        self.power_off()
+        self._store.close()
+
+    def __enter__(self) -> VirtualCard:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     # -- power -------------------------------------------------------------
 
     @property

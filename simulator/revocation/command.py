@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import json
 import logging
 import os
 import signal
@@ -16,6 +17,7 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 from simulator.personalization import fixtures_root
 from simulator.personalization.generate import PERSONAS_DIR
@@ -87,6 +89,21 @@ def add_pki_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
         "(default: %(default)s)",
     )  # fmt: skip
     serve.add_argument("-v", "--verbose", action="store_true", help="log every request")
+    control = actions.add_parser(
+        "control",
+        help="show or change a running `mynasim pki serve`: clock, failure modes, responder",
+        description="Without settings: print the server's state (clock, modes, request "
+        "counts). With settings: change them at once (validated as a whole).",
+    )
+    control.add_argument(
+        "--url", default=f"http://127.0.0.1:{PKI_PORT}", help="the server (default: %(default)s)"
+    )
+    control.add_argument("--now", metavar="ISO8601|real", help="fix the clock, or 'real' time")
+    control.add_argument("--ocsp", choices=[mode.value for mode in OcspMode], help="OCSP mode")
+    control.add_argument("--crl", choices=[mode.value for mode in CrlMode], help="CRL mode")
+    control.add_argument(
+        "--responder", choices=[kind.value for kind in ResponderKind], help="OCSP signer"
+    )
 
 
 def run_pki(args: argparse.Namespace) -> int:
@@ -95,6 +112,8 @@ def run_pki(args: argparse.Namespace) -> int:
         level=logging.DEBUG if getattr(args, "verbose", False) else logging.WARNING,
         format="%(asctime)s %(levelname)s %(message)s",
     )
+    if args.pki_action == "control":
+        return _run_control(args)
     if args.pki_action != "serve":  # the parser allows nothing else
         print(f"mynasim: error: unknown pki action {args.pki_action!r}", file=sys.stderr)
         return EXIT_USAGE
@@ -104,6 +123,24 @@ def run_pki(args: argparse.Namespace) -> int:
         print(f"mynasim: error: {error}", file=sys.stderr)
         return EXIT_USAGE
     return serve_until_signalled(server, out=lambda line: print(line, flush=True))
+
+
+def _run_control(args: argparse.Namespace) -> int:
+    from simulator.service.ctl import CtlError, call
+
+    settings: dict[str, Any] = {}
+    if args.now is not None:
+        settings["now"] = None if args.now == "real" else args.now
+    for key in ("ocsp", "crl", "responder"):
+        if getattr(args, key) is not None:
+            settings[key] = getattr(args, key)
+    try:
+        state = call(args.url, "POST" if settings else "GET", "/control", settings or None)
+    except CtlError as error:
+        print(f"mynasim: error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    print(json.dumps(state, indent=2, ensure_ascii=False))
+    return 0
 
 
 def _parse_listen(text: str) -> tuple[str, int]:

@@ -68,18 +68,30 @@ class Server:
                 except (OSError, ValueError) as exc:
                     raise ServeError(f"control endpoint {options.control}: {exc}") from None
         except BaseException:
-            if self.trace is not None:  # no Server: nobody else would close the file
+            for slot in getattr(self, "slots", []):  # no Server: release the state files
+                slot.card.close()
+            if self.trace is not None:  # ... and the trace file
                 self.trace.close()
             raise
 
     def _build_slots(self, options: ServeOptions) -> list[CardSlot]:
         slots: list[CardSlot] = []
+        try:
+            self._add_slots(options, slots)
+        except BaseException:
+            for slot in slots:
+                slot.card.close()
+            raise
+        return slots
+
+    def _add_slots(self, options: ServeOptions, slots: list[CardSlot]) -> None:
         seen: dict[str, str] = {}
         for index, persona in enumerate(options.personas):
             state = options.states[index] if index < len(options.states) else None
             card = VirtualCard.from_persona(persona, state=state, strict=False)
             serial = card.persona.token_serial
             if serial in seen:
+                card.close()
                 raise ServeError(
                     f"--persona {persona!r} has the same identity (token serial {serial}) as "
                     f"{seen[serial]!r}: each served card needs its own persona"
@@ -96,7 +108,6 @@ class Server:
                     reinsert_delay=options.reinsert_delay,
                 )
             )
-        return slots
 
     def start(self) -> None:
         for slot in self.slots:
@@ -109,6 +120,7 @@ class Server:
             self.control.stop()
         for slot in self.slots:
             slot.client.stop()
+            slot.card.close()
         if self.trace is not None:
             self.trace.close()
 

@@ -4,10 +4,15 @@ The file is JSON with a SHA-256 over its canonical body, replaced atomically
 (write to a temporary file in the same folder, fsync, rename, fsync the folder).
 A file that does not parse, fails its checksum, has another format or version,
 or belongs to another card is refused with StateFileError; it is never reset.
+
+One card process at a time: the store holds an exclusive lock on `<file>.lock` until
+`close()` (or the process ends), so two servers can never race on one counter and lose
+a spent try.
 """
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
@@ -37,6 +42,9 @@ class MemoryStateStore:
     def put(self, key: str, record: PinRecord) -> None:
         self._records[key] = record
 
+    def close(self) -> None:
+        pass
+
 
 class StateFileStore:
     """State kept in a file; every `put` is written through before it returns."""
@@ -45,19 +53,36 @@ class StateFileStore:
         self.path = Path(path)
         self.identity = identity
         self._records: dict[str, PinRecord] = {}
-        if self.path.exists():
-            self._records = _load(self.path, identity)
-        else:
-            if not self.path.parent.is_dir():
-                raise StateFileError(
-                    f"state file {self.path}: folder {self.path.parent} does not exist"
-                )
-            self._write()
+        self._lock: int | None = None
+        if not self.path.parent.is_dir():
+            raise StateFileError(
+                f"state file {self.path}: folder {self.path.parent} does not exist"
+            )
+        self._lock = _lock(self.path)
+        try:
+            if self.path.exists():
+                self._records = _load(self.path, identity)
+            else:
+                self._write()
+        except BaseException:
+            self.close()
+            raise
+
+    def __del__(self) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Release the lock; the store must not be used afterwards."""
+        if self._lock is not None:
+            os.close(self._lock)  # closing the descriptor releases the flock
+            self._lock = None
 
     def get(self, key: str) -> PinRecord | None:
         return self._records.get(key)
 
     def put(self, key: str, record: PinRecord) -> None:
+        if self._lock is None:
+            raise StateFileError(f"state file {self.path}: the store was closed")
         previous = self._records.get(key)
         self._records[key] = record
         try:
@@ -74,6 +99,20 @@ class StateFileStore:
         document = {**body, "sha256": _checksum(body)}
         text = json.dumps(document, indent=2, sort_keys=True) + "\n"
         _atomic_write(self.path, text.encode())
+
+
+def _lock(path: Path) -> int:
+    lock_path = path.with_name(path.name + ".lock")
+    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise StateFileError(
+            f"state file {path} is in use by another card (lock {lock_path}); "
+            "stop the other mynasim process or give a different --state file"
+        ) from None
+    return fd
 
 
 def _body(identity: CardIdentity, records: dict[str, PinRecord]) -> dict[str, Any]:

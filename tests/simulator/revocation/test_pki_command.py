@@ -296,3 +296,27 @@ def test_the_urls_in_fixture_certificates_are_served(fixture_server: RevocationS
             found = crls.lookup(name)
             assert found is not None, url
             assert found[0].authority.certificate == ca.certificate
+
+
+def test_pki_control_shows_and_changes_a_running_server(capsys: pytest.CaptureFixture[str]) -> None:
+    from simulator.cli import main
+    from simulator.revocation import Clock, RevocationServer, RevocationService
+    from simulator.revocation.database import RevocationDatabase
+
+    service = RevocationService(RevocationDatabase([], []), clock=Clock())
+    server = RevocationServer(service, "127.0.0.1", 0)
+    server.start()
+    try:
+        assert main(["pki", "control", "--url", server.url, "--now", "2027-01-01T00:00:00Z",
+                     "--ocsp", "tryLater", "--crl", "stale"]) == 0  # fmt: skip
+        shown = capsys.readouterr().out
+        assert '"now": "2027-01-01T00:00:00Z"' in shown and '"ocsp": "tryLater"' in shown
+        assert service.control_get()["crl"] == "stale"
+        assert main(["pki", "control", "--url", server.url, "--now", "real"]) == 0
+        assert service.control_get()["clock"]["fixed"] is None
+        assert main(["pki", "control", "--url", server.url, "--now", "garbage"]) == 2
+        assert "not an ISO 8601" in capsys.readouterr().err
+    finally:
+        server.stop()
+    assert main(["pki", "control", "--url", server.url]) == 2
+    assert "cannot reach" in capsys.readouterr().err

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -23,7 +25,7 @@ def _open(path: Path, persona: str = "default") -> VirtualCard:
 
 def test_new_state_file_is_written_at_once(tmp_path: Path) -> None:
     path = tmp_path / "card.json"
-    _open(path)
+    _open(path).close()
     document = json.loads(path.read_text())
     assert document["format"] == "mynasim-card-state"
     assert document["pins"]["jpki/0018"] == {"remaining": 3}
@@ -35,6 +37,7 @@ def test_counters_survive_a_restart(tmp_path: Path) -> None:
     card = _open(path)
     assert verify(card, 0x0018, b"9999") == 0x63C2
     assert verify(card, 0x001B, b"NOTIT1") == 0x63C4
+    card.close()
     again = _open(path)
     select_ef(again, 0x0018)
     assert tx(again, "00200080")[1] == 0x63C2
@@ -47,6 +50,7 @@ def test_lockout_survives_a_restart(tmp_path: Path, default_persona: Persona) ->
     card = _open(path)
     for _ in range(3):
         verify(card, 0x0018, b"9999")
+    card.close()
     again = _open(path)
     assert verify(again, 0x0018, default_persona.auth_pin.value) == 0x6984
 
@@ -57,6 +61,7 @@ def test_changed_pin_survives_and_is_not_stored_in_clear(tmp_path: Path) -> None
     verify(card, 0x001B, b"ABC123")
     assert tx(card, "002401800A" + b"QWERTY7890".hex())[1] == 0x9000
     assert b"QWERTY7890" not in path.read_bytes()
+    card.close()
     again = _open(path)
     assert verify(again, 0x001B, b"ABC123") == 0x63C4
     assert verify(again, 0x001B, b"QWERTY7890") == 0x9000
@@ -95,6 +100,7 @@ def test_a_crash_during_the_comparison_keeps_the_try_spent(
     with pytest.raises(KeyboardInterrupt):
         verify(card, 0x0018, b"1234")
     monkeypatch.undo()
+    card.close()
     again = _open(path)
     select_ef(again, 0x0018)
     assert tx(again, "00200080")[1] == 0x63C2
@@ -126,7 +132,7 @@ def _tamper(path: Path, edit: object) -> None:
 
 def test_edited_file_fails_its_checksum(tmp_path: Path) -> None:
     path = tmp_path / "card.json"
-    _open(path)
+    _open(path).close()
     _tamper(path, lambda d: d["pins"]["jpki/0018"].update(remaining=3 - 1))
     before = path.read_bytes()
     with pytest.raises(StateFileError, match="damaged"):
@@ -136,7 +142,7 @@ def test_edited_file_fails_its_checksum(tmp_path: Path) -> None:
 
 def test_future_version_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "card.json"
-    _open(path)
+    _open(path).close()
     _tamper(path, lambda d: d.update(version=99))
     with pytest.raises(StateFileError, match="version 99"):
         VirtualCard.from_persona("default", state=path)
@@ -144,7 +150,7 @@ def test_future_version_is_refused(tmp_path: Path) -> None:
 
 def test_foreign_state_file_is_refused(tmp_path: Path, default_persona: Persona) -> None:
     path = tmp_path / "card.json"
-    StateFileStore(path, CardIdentity("someone-else", "9999999999999999"))
+    StateFileStore(path, CardIdentity("someone-else", "9999999999999999")).close()
     with pytest.raises(StateFileError, match="belongs to another card"):
         VirtualCard.from_persona("default", state=path)
 
@@ -153,6 +159,7 @@ def test_counter_above_the_limit_is_refused(tmp_path: Path, default_persona: Per
     path = tmp_path / "card.json"
     store = StateFileStore(path, VirtualCard.identity_of(default_persona))
     store.put("jpki/0018", PinRecord(9))
+    store.close()
     with pytest.raises(StateFileError, match="more than its limit"):
         VirtualCard.from_persona("default", state=path)
 
@@ -161,6 +168,7 @@ def test_bad_record_is_refused(tmp_path: Path, default_persona: Persona) -> None
     path = tmp_path / "card.json"
     store = StateFileStore(path, VirtualCard.identity_of(default_persona))
     store.put("jpki/0018", PinRecord(2))
+    store.close()
     document = json.loads(path.read_text())
     document["pins"]["jpki/0018"]["remaining"] = "two"
     document.pop("sha256")
@@ -181,7 +189,7 @@ def test_no_temporary_files_left(tmp_path: Path) -> None:
     card = _open(tmp_path / "card.json")
     for _ in range(3):
         verify(card, 0x001B, b"WRONG1")
-    assert [p.name for p in tmp_path.iterdir()] == ["card.json"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["card.json", "card.json.lock"]
 
 
 def test_memory_store_round_trip() -> None:
@@ -189,3 +197,33 @@ def test_memory_store_round_trip() -> None:
     assert store.get("x") is None
     store.put("x", PinRecord(1))
     assert store.get("x") == PinRecord(1)
+
+
+def test_one_process_at_a_time(tmp_path: Path) -> None:
+    """Two cards on one state file could lose a spent try: the second is refused."""
+    path = tmp_path / "card.json"
+    first = _open(path)
+    with pytest.raises(StateFileError, match="in use by another card"):
+        VirtualCard.from_persona("default", state=path)
+    first.close()
+    with VirtualCard.from_persona("default", state=path) as second:
+        second.power_on()
+        select_jpki(second)
+        assert verify(second, 0x0018, b"1234") == 0x9000
+
+
+def test_the_lock_is_released_when_the_process_dies(tmp_path: Path) -> None:
+    path = tmp_path / "card.json"
+    code = (
+        "import os, sys; from simulator import VirtualCard; "
+        f"VirtualCard.from_persona('default', state={str(path)!r}); os._exit(0)"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+    VirtualCard.from_persona("default", state=path).close()
+
+
+def test_a_closed_store_refuses_writes(tmp_path: Path, default_persona: Persona) -> None:
+    store = StateFileStore(tmp_path / "card.json", VirtualCard.identity_of(default_persona))
+    store.close()
+    with pytest.raises(StateFileError, match="closed"):
+        store.put("jpki/0018", PinRecord(1))
