@@ -21,6 +21,7 @@ from simulator.card import VirtualCard
 from simulator.card.card import TRAFFIC
 from simulator.personalization.describe import DescriptionError, build_from_description
 from simulator.personalization.hierarchy import PkiError
+from simulator.personalization.images import ImageToolError
 from simulator.personalization.persona import PersonaError, builtin_personas, fixtures_root
 from simulator.revocation.command import add_pki_parser, run_pki
 from simulator.service import ctl
@@ -160,7 +161,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "pki":
             return run_pki(args)
         return _run_personalize(args)
-    except (PersonaError, PkiError, StateFileError, ServeError, CtlError, DescriptionError) as exc:
+    except (
+        PersonaError, PkiError, StateFileError, ServeError, CtlError, DescriptionError,
+        ImageToolError,
+    ) as exc:  # fmt: skip
         print(f"mynasim: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
 

@@ -14,6 +14,7 @@ class StatusWord(IntEnum):
 
     OK = 0x9000
     VERIFY_FAILED_NO_RETRY_LIMIT = 0x6300
+    KEY_DELIVERY_NOT_CONFIGURED = 0x66F1
     WRONG_LENGTH = 0x6700
     LOGICAL_CHANNEL_NOT_SUPPORTED = 0x6881
     SECURE_MESSAGING_NOT_SUPPORTED = 0x6882
@@ -73,6 +74,7 @@ def retries_from(sw: int) -> int | None:
 _MEANINGS: dict[int, str] = {
     0x9000: "success",
     0x6300: "verification failed",
+    0x66F1: "no key delivery configured in this application",
     0x6700: "wrong length",
     0x6881: "logical channel not supported",
     0x6882: "secure messaging not supported",

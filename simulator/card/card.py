@@ -30,6 +30,11 @@ TRAFFIC = 5  # below DEBUG: every APDU, PIN data redacted
 logging.addLevelName(TRAFFIC, "TRAFFIC")
 
 INS_SELECT = 0xA4
+INS_GET_DATA = 0xCA
+# GlobalPlatform Issuer Security Domain: selecting it brings back the MF-level state
+ISD_AID = bytes.fromhex("A0000001510000")
+# GET DATA objects answered with an application selected too (section 3.5: the contact ATR)
+AP_DATA_OBJECTS = frozenset({0x5F51})
 
 
 class CardNotPoweredError(RuntimeError):
@@ -44,6 +49,10 @@ class VirtualCard:
         self.strict = strict
         self._store: PinStore = store if store is not None else MemoryStateStore()
         self.applets: dict[bytes, Applet] = build_applets(persona, self._store)
+        card_info = persona.card_info
+        self._data_objects: dict[int, bytes] = (
+            {} if card_info is None else dict(card_info.mf_objects)
+        )
         self._mf = MasterFile()
         self._powered = False
         self._current: Applet = self._mf
@@ -163,6 +172,8 @@ class VirtualCard:
             raise CardError(_class_error(cmd))
         if cmd.ins == INS_SELECT and cmd.cla == 0x00:
             return self._select(cmd)
+        if cmd.ins == INS_GET_DATA:
+            return self._get_data(cmd)
         return self._current.handle(cmd, self._session)
 
     def _select(self, cmd: CommandApdu) -> bytes:
@@ -179,6 +190,9 @@ class VirtualCard:
             raise CardError(StatusWord.INCORRECT_P1_P2)
         if not 1 <= len(cmd.data) <= 16:
             raise CardError(StatusWord.WRONG_LENGTH)
+        if cmd.data == ISD_AID:
+            self._enter_mf()  # the power-on state: MF level, fresh security status
+            return b""
         applet = self.applets.get(cmd.data)
         if applet is None:
             raise CardError(StatusWord.FILE_NOT_FOUND)
@@ -193,6 +207,23 @@ class VirtualCard:
         if not self._mf_reachable:
             raise CardError(StatusWord.INCORRECT_P1_P2)  # right after reset
         return b""  # answered 9000; the current DF does not change
+
+    def _get_data(self, cmd: CommandApdu) -> bytes:
+        """`00 CA P1P2 Le`: the card's data objects (section 3.5). Only at MF level (after
+        power-on, reset or the ISD SELECT), except AP_DATA_OBJECTS; whole objects only."""
+        if cmd.cla != 0x00:
+            raise CardError(StatusWord.CLA_NOT_SUPPORTED)
+        if cmd.le is None or cmd.data:
+            raise CardError(StatusWord.WRONG_LENGTH)
+        tag = (cmd.p1 << 8) | cmd.p2
+        value = None
+        if self._current is self._mf or tag in AP_DATA_OBJECTS:
+            value = self._data_objects.get(tag)
+        if value is None:
+            raise CardError(StatusWord.REFERENCED_DATA_NOT_FOUND)
+        if cmd.le < len(value):
+            raise CardError(StatusWord.WRONG_LENGTH)  # clients retry with an extended Le
+        return value
 
 
 def _class_error(cmd: CommandApdu) -> StatusWord:

@@ -1,7 +1,8 @@
 """DF and EF nodes.
 
-Transparent EFs hold their physical content, filler included. Key and PIN files
-are "internal EFs": they can be selected and referenced, never read (6981).
+Transparent EFs hold their physical content, filler included. Record EFs hold
+numbered records (READ RECORD only). Key and PIN files are "internal EFs": they
+can be selected and referenced, never read (6981).
 """
 
 from __future__ import annotations
@@ -42,11 +43,30 @@ class TransparentFile(ElementaryFile):
 
 
 @dataclass(frozen=True)
+class RecordFile(ElementaryFile):
+    """A record-structured EF (0100/0401 APs): records numbered from 1, each a simple TLV."""
+
+    records: tuple[bytes, ...]
+    read: AccessCondition = ALWAYS
+
+    def record(self, number: int) -> bytes | None:
+        """Record `number` (1-based), or None when the EF has no such record."""
+        if 1 <= number <= len(self.records):
+            return self.records[number - 1]
+        return None
+
+
+@dataclass(frozen=True)
 class KeyFile(ElementaryFile):
-    """A private key; `use` is the condition for signing with it."""
+    """A private key; `use` is the condition for signing with it.
+
+    `internal_authenticate`: the key answers INTERNAL AUTHENTICATE (0100 AP key 0019
+    only); any other key refuses it (6982 while `use` is unmet, else 6985).
+    """
 
     key: rsa.RSAPrivateKey
     use: AccessCondition
+    internal_authenticate: bool = False
 
     def __repr__(self) -> str:
         return f"KeyFile(fid={self.fid:04X}, use={self.use!r})"
@@ -55,6 +75,13 @@ class KeyFile(ElementaryFile):
 @dataclass(frozen=True)
 class PinFile(ElementaryFile):
     pin: Pin
+
+
+@dataclass(frozen=True)
+class BlockedKeyFile(ElementaryFile):
+    """A key reference blocked as issued and for good (text AP 0012): the status query
+    answers 63C0, VERIFY and CHANGE REFERENCE DATA 6984. It holds no value and no
+    counter, so no out-of-band reset can open it."""
 
 
 class DedicatedFile:

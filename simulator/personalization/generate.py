@@ -238,6 +238,23 @@ def _quiet(line: str) -> None:
         print(line, file=sys.stderr)
 
 
+def _issue_card_info(run: _Run, document: PersonaDocument) -> None:
+    """The card-info applications' files (issue 5) of a persona with a [card_info] table."""
+    if document.card_info is None or document.holder is None:
+        return
+    from .card_info_files import build_card_info
+
+    owner = f"{document.path} [card_info]"
+    build_card_info(
+        document.name,
+        document.holder,
+        document.card_info,
+        run.root,
+        lambda path: run.keys.load(path, owner),
+        lambda path, data: run.write(path, data, owner),
+    )
+
+
 def regenerate(
     root: Path,
     out: Path | None = None,
@@ -262,7 +279,9 @@ def regenerate(
             owner = f"{definitions} [{hierarchy.name} generation {ca.generation}]"
             _issue_ca(run, hierarchy, ca, owner)
     for persona_file in sorted((root / PERSONAS_DIR).glob("*.toml")):
-        _issue_end_entities(run, read_persona_document(persona_file))
+        document = read_persona_document(persona_file)
+        _issue_end_entities(run, document)
+        _issue_card_info(run, document)
     return [*run.keys.created, *run.written]
 
 

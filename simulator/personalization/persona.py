@@ -17,10 +17,15 @@ import hashlib
 import os
 import re
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from cryptography import x509
+
+if TYPE_CHECKING:
+    from .card_data import CardInfo
+    from .card_info_files import CardInfoSpec
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
@@ -116,6 +121,9 @@ class Persona:
     sign_pin: PinSpec  # JPKI signing password (EF 001B)
     auth: KeyPairSpec  # user-authentication certificate / key 0017 / CA
     sign: KeyPairSpec  # digital-signature certificate / key 001A / CA
+    # the card-info applications (issue 5); None: the card carries none (phone tokens).
+    # Not in repr: it holds the My Number, which is also a PIN (照合番号A).
+    card_info: CardInfo | None = field(default=None, repr=False)
 
 
 # ------------------------------------------------------------------------ persona documents
@@ -149,12 +157,15 @@ class PersonaDocument:
     holder: Holder | None  # required when a slot has issuance data
     auth: SlotDocument
     sign: SlotDocument
+    card_info: CardInfoSpec | None = None  # the [card_info] table (issue 5)
 
     def slots(self) -> tuple[tuple[str, SlotDocument], tuple[str, SlotDocument]]:
         return (("auth", self.auth), ("sign", self.sign))
 
 
-_TOP_KEYS = ("schema", "name", "description", "card", "pins", "holder", "auth", "sign")
+_TOP_KEYS = (
+    "schema", "name", "description", "card", "pins", "holder", "auth", "sign", "card_info",
+)  # fmt: skip
 _CARD_KEYS = ("atr", "token_label", "token_serial")
 _PIN_KEYS = ("value", "max_tries", "remaining")
 _SLOT_KEYS = ("present", "certificate", "private_key", "ca_certificate", "issuance", "revocation")
@@ -368,9 +379,21 @@ def _parse_document(path: Path, content: bytes, document: Table) -> PersonaDocum
         holder=None if holder is None else parse_holder(holder),
         auth=_slot(document, "auth", path.parent),
         sign=_slot(document, "sign", path.parent),
+        card_info=_card_info(document, path.parent),
     )
     _check_issuance_against_holder(parsed)
+    if parsed.card_info is not None and parsed.holder is None:
+        raise FieldError("card_info: needs a [holder] table (name, address, birth date, sex)")
     return parsed
+
+
+def _card_info(document: Table, base: Path) -> CardInfoSpec | None:
+    table = fields.optional_sub_table(document, "card_info", "")
+    if table is None:
+        return None
+    from .card_info_files import parse_card_info
+
+    return parse_card_info(table, base)
 
 
 def read_persona_document(path: Path) -> PersonaDocument:
@@ -525,6 +548,12 @@ def load_persona(ref: str | os.PathLike[str]) -> Persona:
     parts: list[bytes | None] = [document.content]
     auth = _key_pair(document.auth, "auth", document.path, parts)
     sign = _key_pair(document.sign, "sign", document.path, parts)
+    card_info = None
+    if document.card_info is not None and document.holder is not None:
+        from .card_info_files import load_card_info
+
+        root = document.path.parent.parent
+        card_info = load_card_info(document.name, document.holder, document.card_info, root, parts)
     return Persona(
         name=document.name,
         description=document.description,
@@ -537,4 +566,5 @@ def load_persona(ref: str | os.PathLike[str]) -> Persona:
         sign_pin=document.sign_pin,
         auth=auth,
         sign=sign,
+        card_info=card_info,
     )

@@ -4,6 +4,8 @@
 - A correct value restores the counter to its limit.
 - A blocked PIN answers 6984 to VERIFY and 63C0 to the status query.
 - Values are compared byte for byte; they never appear in repr, logs or errors.
+- A PIN that is not `changeable` (照合番号A/B, the birth-date key: printed on the card)
+  refuses CHANGE REFERENCE DATA with 6985.
 """
 
 from __future__ import annotations
@@ -35,6 +37,9 @@ class PinFormat:
 
 
 DIGITS_4 = PinFormat(4, 4, DIGITS)
+DIGITS_6 = PinFormat(6, 6, DIGITS)  # surface AP birth-date key (era YYMMDD)
+DIGITS_12 = PinFormat(12, 12, DIGITS)  # 照合番号A (the My Number)
+DIGITS_14 = PinFormat(14, 14, DIGITS)  # 照合番号B
 SIGN_PASSWORD = PinFormat(6, 16, UPPER_ALNUM)
 
 
@@ -51,6 +56,7 @@ class Pin:
         initial_remaining: int,
         value_format: PinFormat,
         store: PinStore,
+        changeable: bool = True,
     ) -> None:
         if not 1 <= max_tries <= 15 or not 0 <= initial_remaining <= max_tries:
             raise ValueError(f"PIN {key}: bad retry settings")
@@ -58,6 +64,7 @@ class Pin:
         self.reference = reference
         self.max_tries = max_tries
         self.value_format = value_format
+        self.changeable = changeable
         self._value = value
         self._store = store
         record = store.get(key)
@@ -111,6 +118,8 @@ class Pin:
         """Set a new value (the caller has checked the security status)."""
         if self.blocked:
             raise CardError(StatusWord.REFERENCE_DATA_BLOCKED)
+        if not self.changeable:
+            raise CardError(StatusWord.CONDITIONS_OF_USE_NOT_SATISFIED)
         if not self.value_format.accepts(new_value):
             raise CardError(StatusWord.WRONG_DATA)
         self._store.put(self.key, PinRecord(self.max_tries, PinDigest.of(new_value)))

@@ -36,6 +36,7 @@ def test_pyscard_lists_the_reader_and_reads_the_certificate(served: ServedCard) 
         assert (sw1, bytes(data[:size])) == (0x90, bytes(der))
     finally:
         connection.disconnect()
+        connection.release()
 
 
 def test_the_card_answers_foreign_aids_with_6a82(served: ServedCard) -> None:
@@ -47,3 +48,4 @@ def test_the_card_answers_foreign_aids_with_6a82(served: ServedCard) -> None:
         assert connection.transmit(piv)[1:] == (0x6A, 0x82)
     finally:
         connection.disconnect()
+        connection.release()

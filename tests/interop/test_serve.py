@@ -25,6 +25,7 @@ def _token_serial(reader_name: str) -> bytes:
         return bytes(data[80:96])
     finally:
         connection.disconnect()
+        connection.release()
 
 
 def test_two_personas_in_two_slots(pcscd: Pcscd, tmp_path: Path) -> None:
@@ -45,6 +46,7 @@ def test_trace_file_and_clean_shutdown(pcscd: Pcscd, tmp_path: Path) -> None:
     for apdu in ("00A4040C0AD392F000260100000001", "00A4020C020018", "002000800439393939"):
         connection.transmit(list(bytes.fromhex(apdu)))
     connection.disconnect()
+    connection.release()
     assert served.stop(signal.SIGTERM) == 0
     log = served.log_text()
     assert "slot 0: persona 'default'" in log and "stopped" in log

@@ -26,6 +26,7 @@ from simulator.personalization import (
     load_persona,
 )
 from simulator.personalization import persona as persona_module
+from simulator.personalization.card_info_files import file_names as card_info_file_names
 
 SECRETS = ("1234", "ABC123")
 DEFAULT_TOML = fixtures_root() / "personas" / "default.toml"
@@ -158,9 +159,11 @@ def test_checksum_follows_the_documented_order_and_framing(tree: Path) -> None:
     auth = [pki / "ee/default-auth.der", pki / "keys/default-auth.pem", pki / "ca/auth-ca-3.der"]
     sign = [pki / "ee/default-sign.der", pki / "keys/default-sign.pem", pki / "ca/sign-ca-3.der"]
     path = persona_file(tree)
-    assert load_persona(path).checksum == documented_checksum([path, *auth, *sign])
+    card_info = [tree / "card-info" / "default" / name for name in card_info_file_names()]
+    assert load_persona(path).checksum == documented_checksum([path, *auth, *sign, *card_info])
     make_under_15(path)
-    assert load_persona(path).checksum == documented_checksum([path, *auth, None, None, sign[2]])
+    expected = documented_checksum([path, *auth, None, None, sign[2], *card_info])
+    assert load_persona(path).checksum == expected
 
 
 def test_unknown_persona_names_the_builtins() -> None:

@@ -22,6 +22,7 @@ from simulator.personalization import (
     load_persona,
     regenerate,
 )
+from simulator.personalization.card_info_files import file_names as card_info_file_names
 from simulator.personalization.persona import read_persona_document
 
 
@@ -31,13 +32,22 @@ def committed_certificates() -> list[str]:
     return sorted(path.relative_to(root).as_posix() for path in root.glob("pki/*/*.der"))
 
 
+def committed_card_info() -> list[str]:
+    """Every committed card-info file (issue 5; all of them are generated)."""
+    root = fixtures_root()
+    return sorted(path.relative_to(root).as_posix() for path in root.glob("card-info/*/*.bin"))
+
+
 def expected_outputs() -> list[str]:
-    """What regeneration must write: every CA generation, every persona certificate."""
+    """What regeneration must write: every CA generation, every persona certificate, the
+    card-info files of every persona with a [card_info] table."""
     cas = [f"pki/ca/{name}-ca-{number}.der" for name in ("auth", "sign") for number in (1, 2, 3)]
     ee = []
     for path in sorted((fixtures_root() / "personas").glob("*.toml")):
         document = read_persona_document(path)
         ee += [f"pki/ee/{path.stem}-{key}.der" for key, slot in document.slots() if slot.present]
+        if document.card_info is not None:
+            ee += [f"card-info/{path.stem}/{name}" for name in card_info_file_names()]
     return sorted(cas + ee)
 
 
@@ -70,8 +80,9 @@ def test_regeneration_is_byte_identical(tmp_path: Path) -> None:
     lines: list[str] = []
     written = regenerate(fixtures_root(), tmp_path, progress=lines.append)
     relative = sorted(path.relative_to(tmp_path).as_posix() for path in written)
-    assert relative == GENERATED == committed_certificates()
-    assert len(GENERATED) == 6 + 44  # 3 generations x 2 hierarchies; 23 personas, 2 without sign
+    assert relative == GENERATED == sorted(committed_certificates() + committed_card_info())
+    # 3 generations x 2 hierarchies; 23 personas, 2 without sign; 23 card-info files of default
+    assert len(GENERATED) == 6 + 44 + 23
     assert sorted(lines) == [f"wrote {name}" for name in GENERATED]
     for name in GENERATED:
         assert (tmp_path / name).read_bytes() == (fixtures_root() / name).read_bytes(), name
@@ -98,9 +109,16 @@ def test_missing_certificate_is_detected(tree: Path) -> None:
     assert check(tree) == ["pki/ca/auth-ca-1.der"]
 
 
-def test_changed_holder_data_stales_only_the_signature_certificate(tree: Path) -> None:
+def test_changed_holder_data_stales_only_what_carries_it(tree: Path) -> None:
+    """A new address: the signature certificate (SAN), the basic 4 info, its integrity
+    record and the card face (address image) change; the rest stays."""
     edit(tree / "personas" / "default.toml", full_width("2-1-2"), full_width("2-1-3"))
-    assert check(tree) == ["pki/ee/default-sign.der"]
+    assert check(tree) == [
+        "card-info/default/surface-0002.bin",
+        "card-info/default/text-0002.bin",
+        "card-info/default/text-0003.bin",
+        "pki/ee/default-sign.der",
+    ]
 
 
 def issued_by(hierarchy: str, generation: int) -> list[str]:
