@@ -15,6 +15,7 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from simulator.apdu.redact import redacted_hex
 from simulator.apdu.sw import describe
+from simulator.apdu.tlv import decode_all, decode_one
 from simulator.card import VirtualCard
 
 JPKI_AID = "D392F000260100000001"
@@ -107,7 +108,10 @@ def run_demo(card: VirtualCard, out: Callable[[str], None] = print) -> int:
             if name.type_id == SAN_NAME_OID:
                 out(f"   holder name in the certificate: {name.value[2:].decode('utf-8')}")
 
-    out("\n6. Lockout: three wrong authentication PINs, then the right one")
+    if persona.card_info is not None:
+        _card_info_steps(client, persona.card_info.text.pin.value.decode("ascii"), out)
+        client.send(f"00A4040C0A{JPKI_AID}", quiet=True)
+    out("\n7. Lockout: three wrong authentication PINs, then the right one")
     client.select_ef("0018", quiet=True)
     wrong = b"0000" if persona.auth_pin.value != b"0000" else b"9999"
     for _ in range(persona.auth_pin.remaining):
@@ -119,6 +123,24 @@ def run_demo(card: VirtualCard, out: Callable[[str], None] = print) -> int:
     out("(or keeps the lockout across restarts: `mynasim apdu --state FILE`).")
     card.power_off()
     return 0
+
+
+TEXT_AP = "D3921000310001010408"
+
+
+def _card_info_steps(client: DemoClient, pin: str, out: Callable[[str], None]) -> None:
+    out("\n6. The card-info input support AP (券面事項入力補助AP): My Number and basic 4 info")
+    client.send(f"00A4040C0A{TEXT_AP}")
+    client.verify("0011", pin)
+    client.select_ef("0001", quiet=True)
+    number, _ = client.send("00B0000011")
+    out(f"   My Number: {number[3:15].decode('ascii')}")
+    client.select_ef("0002", quiet=True)
+    basic, _ = client.send("00B0000000")
+    fields = {tlv.tag: tlv.value for tlv in decode_all(decode_one(basic)[0].value)}
+    sex = {"1": "male", "2": "female", "9": "not applicable"}.get(fields[0xDF25].decode(), "?")
+    out(f"   name {fields[0xDF22].decode()}, address {fields[0xDF23].decode()},")
+    out(f"   born {fields[0xDF24].decode()}, sex {sex}")
 
 
 def _pin_text(value: bytes) -> str:

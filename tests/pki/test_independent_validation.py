@@ -60,6 +60,7 @@ EXPECTED: dict[str, tuple[str, str | None]] = {
     "era-showa": (OK, OK),
     "era-heisei": (OK, OK),
     "era-reiwa": (OK, None),
+    "foreign-resident": (OK, OK),
 }
 OCSP_REASONS = {"address-changed": {"sign": "affiliationChanged"},
                 "renewed-previous": {"auth": "superseded", "sign": "superseded"},

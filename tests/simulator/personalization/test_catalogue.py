@@ -81,6 +81,7 @@ CATALOGUE = [
     "era-showa",
     "era-heisei",
     "era-reiwa",
+    "foreign-resident",
 ]
 
 
@@ -153,7 +154,7 @@ def test_issued_certificates_cover_every_present_certificate() -> None:
         document = read_persona_document(path)
         expected += [(document.name, key) for key, slot in document.slots() if slot.present]
     assert [(item.persona, item.slot) for item in issued] == expected
-    assert len(issued) == 44
+    assert len(issued) == 46
     for item in issued:
         path = ROOT / "pki" / "ee" / f"{item.persona}-{item.slot}.der"
         assert item.certificate.public_bytes(serialization.Encoding.DER) == path.read_bytes()

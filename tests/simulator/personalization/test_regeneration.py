@@ -81,8 +81,9 @@ def test_regeneration_is_byte_identical(tmp_path: Path) -> None:
     written = regenerate(fixtures_root(), tmp_path, progress=lines.append)
     relative = sorted(path.relative_to(tmp_path).as_posix() for path in written)
     assert relative == GENERATED == sorted(committed_certificates() + committed_card_info())
-    # 3 generations x 2 hierarchies; 23 personas, 2 without sign; 23 card-info files of default
-    assert len(GENERATED) == 6 + 44 + 23
+    # 3 generations x 2 hierarchies; 24 personas, 2 without sign; 23 card-info files for each
+    # of the 9 personas with a [card_info] table
+    assert len(GENERATED) == 6 + 46 + 23 * 9
     assert sorted(lines) == [f"wrote {name}" for name in GENERATED]
     for name in GENERATED:
         assert (tmp_path / name).read_bytes() == (fixtures_root() / name).read_bytes(), name
