@@ -4,6 +4,8 @@ imports pyscard (the `pcsc` extra)."""
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
+from typing import Any
 
 from smartcard import scard
 
@@ -58,3 +60,27 @@ def wait_for_card(reader: str, present: bool = True, timeout: float = 10.0) -> f
             state = "a card" if present else "no card"
             raise PcscUnavailableError(f"reader {reader!r} did not show {state} in {timeout} s")
         time.sleep(0.02)
+
+
+def open_reader(substring: str) -> tuple[Any, Callable[[bytes], bytes], Callable[[], bytes]]:
+    """Connect to the first reader whose name contains `substring`; return the pyscard
+    connection, a bytes transmit and a power-cycling reset (returns the ATR)."""
+    from smartcard.CardConnection import CardConnection
+    from smartcard.System import readers
+
+    matches = [r for r in readers() if substring in str(r)]
+    if not matches:
+        names = ", ".join(str(r) for r in readers()) or "none"
+        raise PcscUnavailableError(f"no reader matches {substring!r} (readers: {names})")
+    connection = matches[0].createConnection()
+    connection.connect(CardConnection.T1_protocol)
+
+    def transmit(apdu: bytes) -> bytes:
+        data, sw1, sw2 = connection.transmit(list(apdu))
+        return bytes(data) + bytes((sw1, sw2))
+
+    def reset() -> bytes:
+        connection.reconnect(disposition=scard.SCARD_UNPOWER_CARD)
+        return bytes(connection.getATR())
+
+    return connection, transmit, reset
