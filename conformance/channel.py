@@ -31,6 +31,9 @@ class Exchange:
     command: bytes
     response: bytes | None  # None: a reset (command holds the ATR)
 
+    def __repr__(self) -> str:  # the command may be a VERIFY: never show its data
+        return f"Exchange({' | '.join(self.lines())})"
+
     def lines(self) -> list[str]:
         """Transcript lines, PIN data shown as `**`."""
         if self.response is None:
@@ -47,10 +50,11 @@ class Exchange:
 class CardChannel:
     """A connection to a card under test."""
 
-    transmit_bytes: Callable[[bytes], bytes]
-    reset_card: Callable[[], bytes]
+    transmit_bytes: Callable[[bytes], bytes] = field(repr=False)
+    reset_card: Callable[[], bytes] = field(repr=False)
     atr: bytes
-    transcript: list[Exchange] = field(default_factory=list)
+    # not in repr: a failing assertion prints the channel, and the raw transcript holds PINs
+    transcript: list[Exchange] = field(default_factory=list, repr=False)
 
     def send(self, apdu: bytes | str) -> Response:
         raw = bytes.fromhex(apdu.replace(" ", "")) if isinstance(apdu, str) else apdu

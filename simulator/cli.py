@@ -14,6 +14,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TextIO
 
+from conformance.card_check import add_card_check_parser, run_card_check_command
 from simulator import __version__
 from simulator.apdu.redact import redacted_hex
 from simulator.apdu.sw import describe
@@ -88,6 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_serve(sub)
     _add_ctl(sub)
     add_pki_parser(sub)
+    add_card_check_parser(sub)
     return parser
 
 
@@ -160,6 +162,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _run_ctl(args)
         if args.command == "pki":
             return run_pki(args)
+        if args.command == "card-check":
+            return run_card_check_command(args)
         return _run_personalize(args)
     except (
         PersonaError, PkiError, StateFileError, ServeError, CtlError, DescriptionError,

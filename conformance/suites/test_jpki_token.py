@@ -1,0 +1,65 @@
+"""JPKI-TOKEN: the token information EF 0006 (reference section 8)."""
+
+# ruff: noqa: S101
+from __future__ import annotations
+
+import struct
+
+import pytest
+
+from conformance.channel import CardChannel
+from conformance.suites.helpers import JPKI_AID, enter, read_ef
+from simulator.personalization.persona import Persona
+
+PHONE_LABELS = ("JPKIAPGPSETOKEN", "JPKIAPIOSTOKEN")
+
+
+def _token(card: CardChannel) -> bytes:
+    enter(card, JPKI_AID)
+    response = read_ef(card, 0x0006)
+    assert response.sw == 0x9000
+    return response.data
+
+
+@pytest.mark.spec("JPKI-TOKEN-001", section="8")
+def test_label_is_the_persona_label_padded_with_spaces(card: CardChannel, persona: Persona) -> None:
+    assert _token(card)[:32] == persona.token_label.encode("ascii").ljust(32, b" ")
+
+
+@pytest.mark.spec("JPKI-TOKEN-002", section="8")
+def test_serial_number(card: CardChannel, persona: Persona) -> None:
+    assert _token(card)[80:96] == persona.token_serial.encode("ascii")
+
+
+@pytest.mark.spec("JPKI-TOKEN-003", section="8")
+def test_token_info_is_160_bytes(card: CardChannel) -> None:
+    assert len(_token(card)) == 160
+
+
+@pytest.mark.spec("JPKI-TOKEN-004", section="8")
+def test_flags_and_pin_lengths(card: CardChannel) -> None:
+    fields = struct.unpack(">7I", _token(card)[96:124])
+    assert fields[0] == 0x0000040D
+    assert fields[5:] == (16, 6)
+
+
+@pytest.mark.spec("JPKI-TOKEN-005", section="8")
+def test_first_32_bytes_read_as_clients_do(card: CardChannel, persona: Persona) -> None:
+    enter(card, JPKI_AID)
+    response = card.send("00B0860020")
+    assert response.sw == 0x9000
+    assert response.data.rstrip(b" ").decode("ascii") == persona.token_label
+    assert card.send("00B0860014").data == response.data[:20]  # TRET reads 20
+
+
+@pytest.mark.spec("JPKI-TOKEN-006", section="12")
+@pytest.mark.requires("phone_token")
+def test_phone_token_label(card: CardChannel) -> None:
+    assert _token(card)[:32].rstrip(b" ").decode("ascii") in PHONE_LABELS
+
+
+@pytest.mark.spec("JPKI-TOKEN-007", section="12")
+@pytest.mark.requires("plastic_card")
+def test_plastic_card_label_is_not_a_phone_token(card: CardChannel) -> None:
+    label = _token(card)[:32].rstrip(b" ").decode("ascii")
+    assert label.startswith("JPKIAPICCTOKEN")

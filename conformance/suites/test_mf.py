@@ -1,0 +1,151 @@
+"""MF: MF level, GET DATA and the GlobalPlatform ISD (reference sections 1, 3.5;
+BEHAVIOUR.md "MF level, GET DATA, the ISD")."""
+
+# ruff: noqa: S101
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from conformance.channel import CardChannel
+from conformance.suites.helpers import (
+    ISD_AID,
+    JPKI_AID,
+    enter,
+    read_current,
+    select_aid,
+    select_ef,
+    verify,
+)
+from simulator.personalization.persona import Persona
+
+
+def _objects(persona: Persona) -> Any:
+    assert persona.card_info is not None
+    return persona.card_info.mf_objects
+
+
+def _get_data(card: CardChannel, tag: int, le: str = "000000") -> tuple[bytes, int]:
+    response = card.send(f"00CA{tag:04X}{le}")
+    return response.data, response.sw
+
+
+@pytest.mark.spec("MF-001", section="1")
+def test_select_mf_right_after_reset_is_6a86(card: CardChannel) -> None:
+    assert card.send("00A40000").sw == 0x6A86
+
+
+@pytest.mark.spec("MF-002", section="1")
+def test_select_mf_inside_an_application_keeps_it(card: CardChannel) -> None:
+    enter(card, JPKI_AID)
+    assert card.send("00A40000").sw == 0x9000
+    assert select_ef(card, 0x0006).sw == 0x9000  # still in JPKI
+    assert len(read_current(card).data) == 160
+
+
+@pytest.mark.spec("MF-003", section="3.5")
+@pytest.mark.requires("card_info")
+def test_get_data_after_reset(card: CardChannel, persona: Persona) -> None:
+    for tag, value in _objects(persona).items():
+        assert _get_data(card, tag) == (value, 0x9000), f"{tag:04X}"
+
+
+@pytest.mark.spec("MF-004", section="3.5")
+@pytest.mark.requires("card_info")
+def test_get_data_inside_an_application_is_6a88(card: CardChannel, persona: Persona) -> None:
+    enter(card, JPKI_AID)
+    for tag in _objects(persona):
+        if tag != 0x5F51:
+            assert _get_data(card, tag)[1] == 0x6A88, f"{tag:04X}"
+
+
+@pytest.mark.spec("MF-005", section="1")
+@pytest.mark.requires("card_info")
+def test_contact_atr_object_inside_an_application(card: CardChannel, persona: Persona) -> None:
+    expected = _objects(persona).get(0x5F51)
+    if expected is None:
+        pytest.skip("NOT APPLICABLE: the persona declares no 5F51")
+    enter(card, JPKI_AID)
+    assert _get_data(card, 0x5F51) == (expected, 0x9000)
+
+
+@pytest.mark.spec("MF-006", section="3.5")
+@pytest.mark.requires("card_info")
+def test_short_le_for_a_large_object_is_6700(card: CardChannel, persona: Persona) -> None:
+    for tag, value in _objects(persona).items():
+        if len(value) > 256:
+            assert _get_data(card, tag, "00")[1] == 0x6700, f"{tag:04X}"
+        elif len(value) > 1:
+            assert _get_data(card, tag, f"{len(value) - 1:02X}")[1] == 0x6700, f"{tag:04X}"
+            assert _get_data(card, tag, f"{len(value):02X}") == (value, 0x9000), f"{tag:04X}"
+
+
+@pytest.mark.spec("MF-007", section="1")
+def test_isd_select_returns_to_mf_level(card: CardChannel) -> None:
+    enter(card, JPKI_AID)
+    assert select_aid(card, ISD_AID).sw == 0x9000
+    assert card.send("00A40000").sw == 0x6A86  # as after a reset
+    assert card.send("00B0860001").sw != 0x9000  # no JPKI EF here
+
+
+@pytest.mark.spec("MF-008", section="3.5")
+@pytest.mark.requires("card_info")
+def test_get_data_after_isd_select(card: CardChannel, persona: Persona) -> None:
+    tag, value = next(iter(_objects(persona).items()))
+    enter(card, JPKI_AID)
+    assert select_aid(card, ISD_AID).sw == 0x9000
+    assert _get_data(card, tag) == (value, 0x9000)
+
+
+@pytest.mark.spec("MF-009", section="4.3")
+@pytest.mark.requires("sign_certificate")
+def test_isd_select_clears_the_security_status(card: CardChannel, persona: Persona) -> None:
+    enter(card, JPKI_AID)
+    assert verify(card, 0x9B, persona.sign_pin.value) == 0x9000
+    assert select_aid(card, ISD_AID).sw == 0x9000
+    enter(card, JPKI_AID)
+    assert card.send("00B0810004").sw == 0x6982
+
+
+@pytest.mark.spec("MF-010", section="3.5")
+def test_absent_object_is_6a88(card: CardChannel) -> None:
+    assert _get_data(card, 0x0001)[1] == 0x6A88
+    assert _get_data(card, 0x9F7F)[1] == 0x6A88
+
+
+@pytest.mark.spec("MF-011", section="3.5")
+def test_get_data_without_le_is_6700(card: CardChannel) -> None:
+    assert card.send("00CA0042").sw == 0x6700
+    assert card.send("00CA00420100").sw == 0x6700
+
+
+@pytest.mark.spec("MF-012", section="3.5")
+def test_get_data_with_cla_80_is_6e00(card: CardChannel) -> None:
+    assert card.send("80CA004200").sw == 0x6E00
+
+
+@pytest.mark.spec("MF-013", section="14")
+def test_partial_or_other_gp_aids_are_not_found(card: CardChannel) -> None:
+    for aid in ("A000000151", "A000000151000000", "A000000003000000"):
+        assert select_aid(card, aid).sw == 0x6A82, aid
+
+
+@pytest.mark.spec("MF-014", section="3.5")
+@pytest.mark.requires("phone_token")
+def test_no_get_data_objects_without_card_info(card: CardChannel, persona: Persona) -> None:
+    if persona.card_info is not None:
+        pytest.skip("NOT APPLICABLE: the persona declares card_info")
+    for tag in (0x0042, 0x0045, 0x00F0, 0x5F51):
+        assert _get_data(card, tag)[1] == 0x6A88, f"{tag:04X}"
+    assert select_aid(card, ISD_AID).sw == 0x9000  # a card feature, not an application
+
+
+@pytest.mark.spec("MF-015", section="1")
+def test_reset_returns_to_mf_level(card: CardChannel, persona: Persona) -> None:
+    enter(card, JPKI_AID)
+    assert verify(card, 0x98, persona.auth_pin.value) == 0x9000
+    assert card.send("00A40000").sw == 0x9000
+    assert card.reset() == persona.atr
+    assert card.send("00A40000").sw == 0x6A86
+    assert card.send("00B0860001").sw != 0x9000
