@@ -215,3 +215,14 @@ def test_juki_pin_state_machine(card: CardChannel, persona: Persona, target: Tar
         lambda channel: _juki_pin_open(channel, spec.value),
     )  # fmt: skip
     run_pin_machine(lambda: fresh_channel(target, card), pin)
+
+
+@pytest.mark.spec("JUKI-018", section="4.2")
+@pytest.mark.destructive
+def test_common_pin_state_machine(card: CardChannel, persona: Persona, target: Target) -> None:
+    spec = _registry(persona).common_pin
+    pin = PinUnderTest(
+        COMMON_AID, PIN, spec.value, spec.max_tries, wrong_values_for(spec.value), 0x0002,
+        lambda channel: _change_key(channel, 0x9C, spec.value) == 0x9000,
+    )  # fmt: skip
+    run_pin_machine(lambda: fresh_channel(target, card), pin)

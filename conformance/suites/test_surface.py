@@ -25,7 +25,13 @@ from conformance.suites.helpers import (
     sign,
     verify,
 )
-from conformance.suites.pin_machine import wrong_values_for
+from conformance.suites.pin_machine import (
+    PinUnderTest,
+    fresh_channel,
+    run_pin_machine,
+    wrong_values_for,
+)
+from conformance.targets import Target
 from simulator.personalization.persona import Persona
 
 pytestmark = pytest.mark.requires("card_info")
@@ -168,3 +174,21 @@ def test_card_face_in_pages(card: CardChannel, persona: Persona) -> None:
         pages += response.data
     assert pages == face
     assert card.send(bytes([0x00, 0xB0, len(face) >> 8, len(face) & 0xFF, 0x01])).sw == 0x6B00
+
+
+@pytest.mark.spec("SURF-013", section="4.2")
+@pytest.mark.destructive
+@pytest.mark.parametrize(
+    ("fid", "opens"), [(BIRTH, 0x0001), (PIN_B, 0x0002), (PIN_A, 0x0005)], ids=["birth", "B", "A"]
+)
+def test_surface_key_state_machines(
+    card: CardChannel, persona: Persona, target: Target, fid: int, opens: int
+) -> None:
+    """The birth-date key (opens the age record), 照合番号B (card face), A (My Number image)."""
+    surface = _surface(persona)
+    spec = {BIRTH: surface.birth_key, PIN_B: surface.pin_b, PIN_A: surface.pin_a}[fid]
+    pin = PinUnderTest(
+        SURFACE_AID, fid, spec.value, spec.max_tries, wrong_values_for(spec.value), 0x0003,
+        lambda channel: _readable(channel, opens),
+    )  # fmt: skip
+    run_pin_machine(lambda: fresh_channel(target, card), pin)

@@ -293,3 +293,18 @@ def test_text_pin_state_machine(card: CardChannel, persona: Persona, target: Tar
         lambda channel: _readable(channel, 0x0002),
     )  # fmt: skip
     run_pin_machine(lambda: fresh_channel(target, card), pin)
+
+
+@pytest.mark.spec("TEXT-022", section="4.2")
+@pytest.mark.destructive
+@pytest.mark.parametrize(("fid", "opens"), [(0x0014, 0x0001), (0x0015, 0x0002)], ids=["A", "B"])
+def test_collation_number_state_machines(
+    card: CardChannel, persona: Persona, target: Target, fid: int, opens: int
+) -> None:
+    """照合番号A (0014, opens the My Number) and B (0015, opens the basic 4 info)."""
+    spec = _text(persona).pin_a if fid == 0x0014 else _text(persona).pin_b
+    pin = PinUnderTest(
+        TEXT_AID, fid, spec.value, spec.max_tries, wrong_values_for(spec.value), 0x0004,
+        lambda channel: _readable(channel, opens),
+    )  # fmt: skip
+    run_pin_machine(lambda: fresh_channel(target, card), pin)
