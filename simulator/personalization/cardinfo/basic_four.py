@@ -45,17 +45,7 @@ def encode_basic_four(record: BasicFour, allocated: int | None = None) -> bytes:
         ber.tlv(BIRTH_TAG, yyyymmdd(record.birth_date)),
         ber.tlv(SEX_TAG, record.sex.encode("ascii")),
     ]
-    table_size = len(OFFSETS_TAG) + 1 + 2 * len(fields)
-    value_length = table_size + sum(len(f) for f in fields)
-    position = ber.header_size(TAG, value_length) + table_size
-    offsets = b""
-    for field in fields:
-        if position > 0xFFFF:
-            raise ValueError("EF 0002 too large for u16 offsets")
-        offsets += position.to_bytes(2, "big")
-        position += len(field)
-    value = ber.tlv(OFFSETS_TAG, offsets) + b"".join(fields)
-    return ber.pad(ber.tlv(TAG, value), allocated)
+    return ber.pad(ber.with_offset_table(TAG, fields), allocated)
 
 
 def hashed_part(ef0002: bytes) -> bytes:

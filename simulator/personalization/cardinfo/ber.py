@@ -60,3 +60,22 @@ def split_outer(data: bytes, tag: bytes) -> tuple[int, bytes]:
     if pos + n > len(data):
         raise ValueError("outer TLV runs past the end of the EF")
     return pos, data[pos : pos + n]
+
+
+OFFSETS_TAG = b"\xdf\x21"
+
+
+def with_offset_table(outer_tag: bytes, fields: list[bytes]) -> bytes:
+    """``outer_tag`` around a DF21 table of big-endian u16 offsets (counted from the first
+    byte of the file) of each field TLV, followed by the fields (text EF 0002, surface EF
+    0002: jpki-card-reference.md sections 9.1 and 3.3)."""
+    table_size = len(OFFSETS_TAG) + 1 + 2 * len(fields)
+    value_length = table_size + sum(len(f) for f in fields)
+    position = header_size(outer_tag, value_length) + table_size
+    offsets = b""
+    for field in fields:
+        if position > 0xFFFF:
+            raise ValueError(f"{outer_tag.hex().upper()} too large for u16 offsets")
+        offsets += position.to_bytes(2, "big")
+        position += len(field)
+    return tlv(outer_tag, tlv(OFFSETS_TAG, offsets) + b"".join(fields))

@@ -71,17 +71,7 @@ def encode_card_face(
     expiry = ber.tlv(t[0x29], yyyymmdd(face.expiry))
     code = ber.tlv(t[0x2A], face.security_code_image)
     fields = [birth, sex, key, name, address, photo, signature, expiry, code]
-    table_size = len(OFFSETS_TAG) + 1 + 2 * len(fields)
-    value_length = table_size + sum(len(f) for f in fields)
-    position = ber.header_size(FACE_TAG, value_length) + table_size
-    offsets = b""
-    for field in fields:
-        if position > 0xFFFF:
-            raise ValueError("card face too large for u16 offsets")
-        offsets += position.to_bytes(2, "big")
-        position += len(field)
-    value = ber.tlv(OFFSETS_TAG, offsets) + b"".join(fields)
-    return ber.pad(ber.tlv(FACE_TAG, value), allocated)
+    return ber.pad(ber.with_offset_table(FACE_TAG, fields), allocated)
 
 
 def _signed_record(
