@@ -9,13 +9,11 @@ from __future__ import annotations
 
 import json
 import logging
-import socket
-import threading
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
-from simulator.service.control import require_loopback
+from simulator.service.loopback import LoopbackHttpServer, require_loopback
 
 from .ocsp import MAX_REQUEST
 from .service import ControlRequestError, Reply, RevocationService, text_reply
@@ -45,46 +43,18 @@ def require_loopback_host(host: str) -> None:
         ) from None
 
 
-class _IPv6HTTPServer(ThreadingHTTPServer):
-    address_family = socket.AF_INET6
-
-
 class _BodyError(Exception):
     def __init__(self, status: HTTPStatus, message: str) -> None:
         super().__init__(message)
         self.status = status
 
 
-class RevocationServer:
+class RevocationServer(LoopbackHttpServer):
     def __init__(self, service: RevocationService, host: str = "127.0.0.1", port: int = PKI_PORT):
         require_loopback_host(host)
         self.service = service
         handler = type("Handler", (_Handler,), {"service": service})
-        server_class = _IPv6HTTPServer if ":" in host else ThreadingHTTPServer  # ::1
-        self.httpd = server_class((host, port), handler)
-        self.httpd.daemon_threads = True
-        self._thread: threading.Thread | None = None
-
-    @property
-    def url(self) -> str:
-        host, port = self.httpd.server_address[:2]
-        host = f"[{host!s}]" if ":" in str(host) else host
-        return f"http://{host!s}:{port}"
-
-    @property
-    def port(self) -> int:
-        return int(self.httpd.server_address[1])
-
-    def start(self) -> None:
-        self._thread = threading.Thread(
-            target=self.httpd.serve_forever, name="revocation", daemon=True
-        )
-        self._thread.start()
-
-    def stop(self) -> None:
-        if self._thread is not None:  # shutdown() waits for serve_forever: only if it runs
-            self.httpd.shutdown()
-        self.httpd.server_close()
+        super().__init__(handler, host, port, "revocation")
 
 
 class _Handler(BaseHTTPRequestHandler):

@@ -10,16 +10,14 @@ POST /cards/<slot>/pins/<pin>             body {"remaining": N}; pin: auth, sign
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import logging
-import socket
-import threading
 import urllib.parse
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
+from simulator.service.loopback import LoopbackHttpServer, require_loopback
 from simulator.service.slot import CardSlot, parse_ins
 
 log = logging.getLogger("simulator.service.control")
@@ -33,48 +31,12 @@ class ControlError(Exception):
         self.status = status
 
 
-def require_loopback(host: str) -> None:
-    """The control endpoint must never listen on another interface."""
-    if host == "localhost":
-        return
-    try:
-        loopback = ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        loopback = False
-    if not loopback:
-        raise ValueError(f"the control endpoint listens on loopback only, not on {host!r}")
-
-
-class _IPv6HTTPServer(ThreadingHTTPServer):
-    address_family = socket.AF_INET6
-
-
-class ControlServer:
+class ControlServer(LoopbackHttpServer):
     def __init__(self, slots: list[CardSlot], host: str = "127.0.0.1", port: int = CONTROL_PORT):
         require_loopback(host)
         self.slots = slots
         handler = type("Handler", (_Handler,), {"control": self})
-        server_class = _IPv6HTTPServer if ":" in host else ThreadingHTTPServer  # ::1
-        self.httpd = server_class((host, port), handler)
-        self.httpd.daemon_threads = True
-        self._thread: threading.Thread | None = None
-
-    @property
-    def url(self) -> str:
-        host, port = self.httpd.server_address[:2]
-        host = f"[{host!s}]" if ":" in str(host) else host
-        return f"http://{host!s}:{port}"
-
-    def start(self) -> None:
-        self._thread = threading.Thread(
-            target=self.httpd.serve_forever, name="control", daemon=True
-        )
-        self._thread.start()
-
-    def stop(self) -> None:
-        if self._thread is not None:  # shutdown() waits for serve_forever: only if it runs
-            self.httpd.shutdown()
-        self.httpd.server_close()
+        super().__init__(handler, host, port, "control")
 
     # -- routes ---------------------------------------------------------------------
 
