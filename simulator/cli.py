@@ -145,6 +145,42 @@ def _add_ctl(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     retries.add_argument("pin", help="auth, sign, or a key such as jpki/0018")
     retries.add_argument("remaining", type=int)
     retries.add_argument("--slot", type=int, default=0)
+    persona = actions.add_parser(
+        "persona",
+        help="serve another persona in place (the card stays inserted)",
+        description="Swap the served card for another persona: the card stays in the reader "
+        "and keeps its power state; security status is fresh and armed removals and faults "
+        "are cleared. Refused for an unknown persona or another slot's identity.",
+    )
+    persona.add_argument(
+        "persona", metavar="NAME|PATH",
+        help="a built-in persona (listed by `mynasim serve --help`) or a persona .toml file",
+    )  # fmt: skip
+    persona.add_argument(
+        "--state", type=Path, metavar="FILE",
+        help="state file of the new card (created if absent; default: state in memory)",
+    )  # fmt: skip
+    persona.add_argument("--slot", type=int, default=0)
+    fault = actions.add_parser(
+        "fault",
+        help="arm a response fault on an INS (or --clear them)",
+        description="Change the card's response to the next --times commands with INS "
+        "(the card processes them normally): hold it back --delay SECONDS, --flip its last "
+        "bit, --truncate N data bytes, or send --sw XXXX instead of the status word.",
+    )
+    fault.add_argument("--slot", type=int, default=0)
+    fault.add_argument("--ins", metavar="INS", help="hex (2A) or verify, sign, read-binary, select")
+    kinds = fault.add_mutually_exclusive_group(required=True)
+    kinds.add_argument("--delay", type=float, metavar="SECONDS", help="hold the response back")
+    kinds.add_argument("--flip", action="store_true", help="flip the last bit of the data")
+    kinds.add_argument("--truncate", type=int, metavar="N", help="cut N bytes off the data")
+    kinds.add_argument("--sw", metavar="XXXX", help="send this status word instead")
+    kinds.add_argument("--clear", action="store_true", help="disarm every fault")
+    fault.add_argument(
+        "--times", type=int, metavar="N",
+        help="how many matching commands (default 1; 0: every one until --clear)",
+    )  # fmt: skip
+    fault.set_defaults(fault_parser=fault)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -231,6 +267,12 @@ def _run_ctl(args: argparse.Namespace) -> int:
     elif args.action == "set-retries":
         body = {"remaining": args.remaining}
         cards = [ctl.call(base, "POST", f"/cards/{args.slot}/pins/{args.pin}", body)]
+    elif args.action == "persona":
+        body = ctl.persona_body(args.persona, args.state)
+        cards = [ctl.call(base, "POST", f"/cards/{args.slot}/persona", body)]
+    elif args.action == "fault":
+        path, body = _fault_request(args)
+        cards = [ctl.call(base, "POST", f"/cards/{args.slot}{path}", body)]
     elif args.action == "remove" and args.on_ins:
         body = {"ins": args.on_ins, "when": args.when}
         cards = [ctl.call(base, "POST", f"/cards/{args.slot}/remove", body)]
@@ -239,6 +281,27 @@ def _run_ctl(args: argparse.Namespace) -> int:
     for card in cards:
         print("\n".join(ctl.format_status(card)))
     return 0
+
+
+def _fault_request(args: argparse.Namespace) -> tuple[str, dict[str, object]]:
+    """The control path and body for `ctl fault`; usage errors exit 2 like argparse's."""
+    parser: argparse.ArgumentParser = args.fault_parser
+    if args.clear:
+        if args.ins is not None or args.times is not None:
+            parser.error("--clear takes no --ins or --times")
+        return "/faults/clear", {}
+    if args.ins is None:
+        parser.error("--ins is required to arm a fault")
+    body: dict[str, object] = {"ins": args.ins, "times": 1 if args.times is None else args.times}
+    if args.delay is not None:
+        body.update(kind="delay", seconds=args.delay)
+    elif args.flip:
+        body.update(kind="flip")
+    elif args.truncate is not None:
+        body.update(kind="truncate", length=args.truncate)
+    else:
+        body.update(kind="sw", sw=args.sw)
+    return "/faults", body
 
 
 def _run_personalize(args: argparse.Namespace) -> int:

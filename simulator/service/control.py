@@ -6,23 +6,35 @@ POST /cards/<slot>/remove                 take it out; body {"ins": "2A", "when"
                                           arms the removal for the next such command
 POST /cards/<slot>/reset                  reset the card (security status cleared)
 POST /cards/<slot>/pins/<pin>             body {"remaining": N}; pin: auth, sign, jpki/0018
+POST /cards/<slot>/persona                serve another persona in place (still inserted);
+                                          body {"persona": "expired" | "/path/p.toml",
+                                          "state": "/path/state.json" (optional)}
+POST /cards/<slot>/faults                 arm a response fault on an INS; body {"ins": "2A",
+                                          "kind": "delay"|"flip"|"truncate"|"sw", "seconds":
+                                          2.5 | "length": 10 | "sw": "6F00", "times": 1}
+POST /cards/<slot>/faults/clear           disarm every response fault
+Every POST answers the card's status; a refused one gets {"error": "..."} (400, 404, 413).
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import re
 import urllib.parse
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler
+from pathlib import Path
 from typing import Any
 
 from simulator.service.loopback import LoopbackHttpServer, require_loopback
-from simulator.service.slot import CardSlot, parse_ins
+from simulator.service.slot import FAULT_KINDS, INS_NAMES, CardSlot, parse_ins
 
 log = logging.getLogger("simulator.service.control")
 CONTROL_PORT = 35970
 MAX_BODY = 4096
+FAULT_FIELDS = ("ins", "kind", "seconds", "sw", "length", "times")
+_SW = re.compile(r"[0-9A-Fa-f]{4}")
 
 
 class ControlError(Exception):
@@ -57,6 +69,12 @@ class ControlServer(LoopbackHttpServer):
             self._remove(slot, body)
         elif action == ["reset"]:
             slot.reset()
+        elif action == ["persona"]:
+            self._load_persona(slot, body)
+        elif action == ["faults"]:
+            self._arm_fault(slot, body)
+        elif action == ["faults", "clear"]:
+            slot.clear_faults()
         elif len(action) >= 2 and action[0] == "pins":  # a PIN key has a slash: jpki/0018
             self._set_pin(slot, urllib.parse.unquote("/".join(action[1:])), body)
         else:
@@ -77,6 +95,57 @@ class ControlServer(LoopbackHttpServer):
             slot.arm_removal(parse_ins(str(body["ins"])), str(body.get("when", "after")))
         except ValueError as exc:
             raise ControlError(HTTPStatus.BAD_REQUEST, f"bad removal request: {exc}") from None
+
+    @staticmethod
+    def _load_persona(slot: CardSlot, body: dict[str, Any]) -> None:
+        persona, state = body.get("persona"), body.get("state")
+        if not isinstance(persona, str) or not persona:
+            raise ControlError(
+                HTTPStatus.BAD_REQUEST,
+                '"persona" must be a persona name or the path of a persona file',
+            )
+        if state is not None and (not isinstance(state, str) or not state):
+            raise ControlError(HTTPStatus.BAD_REQUEST, '"state" must be the path of a state file')
+        unknown = sorted(set(body) - {"persona", "state"})
+        if unknown:
+            raise ControlError(
+                HTTPStatus.BAD_REQUEST, f"unknown field {unknown[0]!r}; fields: persona, state"
+            )
+        try:
+            slot.load_persona(persona, None if state is None else Path(state))
+        except (ValueError, OSError) as exc:  # PersonaError, StateFileError, a clash
+            raise ControlError(HTTPStatus.BAD_REQUEST, str(exc)) from None
+
+    @staticmethod
+    def _arm_fault(slot: CardSlot, body: dict[str, Any]) -> None:
+        unknown = sorted(set(body) - set(FAULT_FIELDS))
+        if unknown:
+            raise ControlError(
+                HTTPStatus.BAD_REQUEST,
+                f"bad fault request: unknown field {unknown[0]!r}; fields: "
+                + ", ".join(FAULT_FIELDS),
+            )
+        ins, sw = body.get("ins"), body.get("sw")
+        try:
+            if not isinstance(ins, str):
+                raise ValueError(
+                    '"ins" must be a string: one hex byte ("2A") or a command name '
+                    f"({', '.join(INS_NAMES)})"
+                )
+            if not isinstance(body.get("kind"), str):
+                raise ValueError(f'"kind" must be one of: {", ".join(FAULT_KINDS)}')
+            if sw is not None and not (isinstance(sw, str) and _SW.fullmatch(sw)):
+                raise ValueError(f'"sw" must be 4 hex digits ("6F00"), got {sw!r}')
+            slot.arm_fault(
+                parse_ins(ins),
+                body["kind"],  # make_fault checks every value, its type too
+                seconds=body.get("seconds", 0.0),
+                sw=None if sw is None else int(sw, 16),
+                length=body.get("length", 0),
+                times=body.get("times", 1),
+            )
+        except ValueError as exc:
+            raise ControlError(HTTPStatus.BAD_REQUEST, f"bad fault request: {exc}") from None
 
     @staticmethod
     def _set_pin(slot: CardSlot, pin: str, body: dict[str, Any]) -> None:
@@ -113,6 +182,8 @@ class _Handler(BaseHTTPRequestHandler):
             body = json.loads(raw or b"{}")
         except (json.JSONDecodeError, UnicodeDecodeError):
             raise ControlError(HTTPStatus.BAD_REQUEST, "the body is not JSON") from None
+        except RecursionError:  # 4 KiB of "[[[[..."
+            raise ControlError(HTTPStatus.BAD_REQUEST, "the body is nested too deeply") from None
         if not isinstance(body, dict):
             raise ControlError(HTTPStatus.BAD_REQUEST, "the body must be a JSON object")
         return body
@@ -122,7 +193,14 @@ class _Handler(BaseHTTPRequestHandler):
             status, payload = HTTPStatus.OK, produce()
         except ControlError as exc:
             status, payload = exc.status, {"error": str(exc)}
-        data = json.dumps(payload, indent=2, ensure_ascii=False).encode() + b"\n"
+        except Exception as exc:  # a bug: answer it rather than drop the connection
+            log.exception("control: %s %s failed", self.command, self.path)
+            status, payload = HTTPStatus.INTERNAL_SERVER_ERROR, {"error": f"internal error: {exc}"}
+        text = json.dumps(payload, indent=2, ensure_ascii=False)
+        try:
+            data = text.encode() + b"\n"
+        except UnicodeEncodeError:  # a lone surrogate from the request, echoed in a message
+            data = json.dumps(payload, indent=2).encode() + b"\n"
         self.send_response(status)
         self.send_header("Content-Type", "application/json; charset=utf-8")
         self.send_header("Content-Length", str(len(data)))

@@ -5,7 +5,10 @@ from __future__ import annotations
 import json
 import urllib.error
 import urllib.request
+from pathlib import Path
 from typing import Any
+
+from simulator.personalization.persona import builtin_personas
 
 
 class CtlError(RuntimeError):
@@ -49,4 +52,21 @@ def format_status(card: dict[str, Any]) -> list[str]:
     if card["armed_removal"]:
         armed = card["armed_removal"]
         lines.append(f"  removal armed on INS {armed['ins']} ({armed['when']} processing)")
+    for fault in card.get("faults", []):
+        detail = {"delay": " {seconds:g} s", "truncate": " {length} bytes", "sw": " {sw}"}
+        what = fault["kind"] + detail.get(fault["kind"], "").format(**fault)
+        left = fault["remaining"]
+        count = "until cleared" if left is None else f"{left} more time{'s' * (left != 1)}"
+        lines.append(f"  fault armed on INS {fault['ins']}: {what} ({count})")
     return lines
+
+
+def persona_body(persona: str, state: Path | None) -> dict[str, Any]:
+    """The body of POST /cards/<slot>/persona. Paths are made absolute: the server does not
+    share our working directory. A built-in name stays a name (it wins over a file)."""
+    body: dict[str, Any] = {"persona": persona}
+    if persona not in builtin_personas() and Path(persona).exists():
+        body["persona"] = str(Path(persona).absolute())
+    if state is not None:
+        body["state"] = str(state.absolute())
+    return body

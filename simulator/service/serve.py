@@ -11,9 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 
-from simulator.card import VirtualCard
 from simulator.service.control import ControlServer
-from simulator.service.slot import CardSlot
+from simulator.service.slot import CardSlot, IdentityClashError, build_card
 from simulator.service.trace import TraceWriter
 from simulator.transport.vpcd import VPCD_PORT
 
@@ -88,15 +87,11 @@ class Server:
         seen: dict[str, str] = {}
         for index, persona in enumerate(options.personas):
             state = options.states[index] if index < len(options.states) else None
-            card = VirtualCard.from_persona(persona, state=state, strict=False)
-            serial = card.persona.token_serial
-            if serial in seen:
-                card.close()
-                raise ServeError(
-                    f"--persona {persona!r} has the same identity (token serial {serial}) as "
-                    f"{seen[serial]!r}: each served card needs its own persona"
-                )
-            seen[serial] = persona
+            try:
+                card = build_card(persona, state, seen, f"--persona {persona!r}")
+            except IdentityClashError as exc:
+                raise ServeError(str(exc)) from None
+            seen[card.persona.token_serial] = repr(persona)
             slots.append(
                 CardSlot(
                     index,
@@ -106,6 +101,7 @@ class Server:
                     state=state,
                     trace=self.trace,
                     reinsert_delay=options.reinsert_delay,
+                    peers=slots,  # a persona switch refuses the other slots' identities
                 )
             )
 

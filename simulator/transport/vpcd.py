@@ -129,6 +129,8 @@ class FrameHandler:
 
 
 Hook = Callable[[bytes], str | None]
+# (command, response) -> the bytes to send, or None: send nothing (the card went away)
+AfterHook = Callable[[bytes, bytes], bytes | None]
 
 
 class VpcdClient:
@@ -136,7 +138,10 @@ class VpcdClient:
 
     `remove()` and `insert()` take the card out of / put it into the reader. `before_apdu`
     may return "drop" (remove the card, the command is never seen) or "tear" (process the
-    command, then remove the card without answering): armed removals use it.
+    command, then remove the card without answering): armed removals use it. `after_apdu`
+    gets each command with the card's response and returns the bytes actually sent (it may
+    change them, or block: `hold()` waits and gives up when the card leaves); None sends
+    nothing. Armed response faults use it.
     """
 
     def __init__(
@@ -148,6 +153,7 @@ class VpcdClient:
         name: str = "card",
         on_exchange: Callable[[Exchange], None] | None = None,
         before_apdu: Hook | None = None,
+        after_apdu: AfterHook | None = None,
         on_event: Callable[[str], None] | None = None,
         reinsert_delay: float = REINSERT_DELAY,
         max_backoff: float = 2.0,
@@ -157,11 +163,13 @@ class VpcdClient:
         self.name = name
         self.on_exchange = on_exchange
         self.before_apdu = before_apdu
+        self.after_apdu = after_apdu
         self.on_event = on_event or (lambda _event: None)
         self.reinsert_delay = reinsert_delay
         self.max_backoff = max_backoff
         self._inserted = True
         self._removed_at = float("-inf")
+        self._removals = 0  # counts remove() calls: hold() gives up when it changes
         self._connected = False
         self._stop = threading.Event()
         self._wake = threading.Condition()
@@ -197,6 +205,8 @@ class VpcdClient:
                 return
             self._inserted = False
             self._removed_at = time.monotonic()
+            self._removals += 1
+            self._wake.notify_all()  # a hold() in progress gives up
         self._drop_socket()
         self._connected = False
         self.on_event("removed")
@@ -205,6 +215,19 @@ class VpcdClient:
         with self._wake:
             self._inserted = True
             self._wake.notify_all()
+
+    def hold(self, seconds: float) -> bool:
+        """Wait `seconds` (a delayed response); False as soon as the card is removed or the
+        client stops during the wait, True when the time is up with the card still in."""
+        deadline = time.monotonic() + seconds
+        with self._wake:
+            removals = self._removals
+            while self._removals == removals and self._inserted and not self._stop.is_set():
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return True
+                self._wake.wait(left)
+        return False
 
     # -- the loop ------------------------------------------------------------------
 
@@ -288,8 +311,12 @@ class VpcdClient:
             self._report(Exchange("apdu", frame, None))
             self.remove()
             raise PeerClosed
-        write_frame(sock, response)
-        self._report(Exchange("apdu", frame, response))
+        sent = self.after_apdu(frame, response) if self.after_apdu else response
+        if sent is None:  # removed or stopped while the response was held back
+            self._report(Exchange("apdu", frame, None))
+            raise PeerClosed
+        write_frame(sock, sent)
+        self._report(Exchange("apdu", frame, sent))
 
     def _report(self, exchange: Exchange) -> None:
         if self.on_exchange is not None:
