@@ -22,6 +22,26 @@ REJECTED = "rejected"
 ERROR = "error"
 OUTCOMES = (ACCEPTED, REJECTED, ERROR)
 
+# The names a command template may use as {name}; StepContext.placeholders() gives their values.
+PLACEHOLDER_NAMES = (
+    "scenario",
+    "step",
+    "flow",
+    "reader",
+    "pin",
+    "now",
+    "challenge",
+    "challenge_file",
+    "workdir",
+    "data_file",
+    "pdf",
+    "auth_roots",
+    "sign_roots",
+    "pkcs11_module",
+    "pki_url",
+    "timeout",
+)
+
 
 @dataclass(frozen=True)
 class StepContext:
