@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TextIO
 
 from conformance.card_check import add_card_check_parser, run_card_check_command
+from conformance.rp.check import add_rp_check_parser, run_rp_check_command
 from simulator import __version__
 from simulator.apdu.redact import redacted_hex
 from simulator.apdu.sw import describe
@@ -90,6 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_ctl(sub)
     add_pki_parser(sub)
     add_card_check_parser(sub)
+    add_rp_check_parser(sub)
     return parser
 
 
@@ -200,6 +202,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_pki(args)
         if args.command == "card-check":
             return run_card_check_command(args)
+        if args.command == "rp-check":
+            return run_rp_check_command(args)
         return _run_personalize(args)
     except (
         PersonaError, PkiError, StateFileError, ServeError, CtlError, DescriptionError,
