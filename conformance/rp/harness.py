@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import secrets
+import shlex
 import shutil
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -319,7 +320,7 @@ class RpWorld:
         command = None
         command_line = getattr(adapter, "command_line", None)
         if callable(command_line):
-            command = " ".join(str(arg) for arg in command_line(context))
+            command = shlex.join(str(arg) for arg in command_line(context))
         findings = judge_outcome(scenario, step, context.flow, outcome)
         findings += judge_pin_budget(trace, 1 if step.typed == "wrong" else 0)
         findings += judge_data_minimisation(trace, context.flow)
