@@ -45,6 +45,7 @@ from conformance.rp.oracles import (
     parse_trace,
     reports_identity,
 )
+from conformance.rp.pkcs11 import find_opensc_module
 from conformance.rp.scenarios import RIGHT_VALUES, WRONG_VALUES, Scenario, Step
 from conformance.stack import Pcscd, PkiServer, ServedCard, reader_name
 from simulator.personalization.persona import (
@@ -292,7 +293,7 @@ class RpWorld:
             pdf=pdf,
             auth_roots=roots[0],
             sign_roots=roots[1],
-            pkcs11_module=_pkcs11_module(),
+            pkcs11_module=find_opensc_module() or "opensc-pkcs11.so",
             pki_url=self.pki.url,
             timeout=self.timeout,
         )
@@ -378,18 +379,6 @@ def _read_records(path: Path, offset: int) -> list[dict[str, Any]]:
         if isinstance(record, dict) and record.get("slot", SLOT) == SLOT:
             records.append(record)
     return records
-
-
-def _pkcs11_module() -> str:
-    for candidate in (
-        "/usr/lib/x86_64-linux-gnu/opensc-pkcs11.so",
-        "/usr/lib/aarch64-linux-gnu/opensc-pkcs11.so",
-        "/usr/lib/opensc-pkcs11.so",
-        "/usr/lib64/opensc-pkcs11.so",
-    ):
-        if Path(candidate).exists():
-            return candidate
-    return "opensc-pkcs11.so"
 
 
 def not_applicable(scenario: Scenario, rp: str, flows: Sequence[Flow]) -> ScenarioRun:

@@ -6,11 +6,12 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from cryptography import x509
 
-from conformance.rp.context import StepOutcome
+from conformance.rp.context import Flow, StepContext, StepOutcome
 from conformance.rp.reference import run_flow
 from simulator import VirtualCard, load_persona
 from simulator.personalization.holder import encode_birth_date
@@ -186,3 +187,31 @@ def flipping_signature(transmit: Transmit) -> Transmit:
         return response
 
     return flipped
+
+
+def step_context(
+    workdir: Path,
+    *,
+    flow: Flow = "login",
+    pin: str = "1234",
+    timeout: float = 20.0,
+    pkcs11_module: str = "/usr/lib/x86_64-linux-gnu/opensc-pkcs11.so",
+) -> StepContext:
+    """A step's context as the harness would make it, files in `workdir` (not written)."""
+    return StepContext(
+        scenario="RP-PIN-001",
+        step=1,
+        flow=flow,
+        reader="Virtual PCD 00 00",
+        pin=pin,
+        now=REFERENCE,
+        challenge=CHALLENGE,
+        workdir=workdir,
+        data_file=workdir / "application.json",
+        pdf=workdir / "document.pdf",
+        auth_roots=workdir / "auth-roots.pem",
+        sign_roots=workdir / "sign-roots.pem",
+        pkcs11_module=pkcs11_module,
+        pki_url="http://127.0.0.1:35980",
+        timeout=timeout,
+    )

@@ -3,11 +3,11 @@ hangs and crashes, and no PIN in anything they report."""
 
 from __future__ import annotations
 
-import datetime as dt
 import sys
 from pathlib import Path
 
 import pytest
+from rp_helpers import step_context
 
 from conformance.rp.adapters import (
     AdapterError,
@@ -30,23 +30,7 @@ PY = sys.executable
 
 
 def context(tmp_path: Path, pin: str = "1234", timeout: float = 20.0) -> StepContext:
-    return StepContext(
-        scenario="RP-PIN-001",
-        step=1,
-        flow="login",
-        reader="Virtual PCD 00 00",
-        pin=pin,
-        now=dt.datetime(2026, 11, 27, 3, tzinfo=dt.UTC),
-        challenge=bytes(range(32)),
-        workdir=tmp_path,
-        data_file=tmp_path / "application.json",
-        pdf=tmp_path / "document.pdf",
-        auth_roots=tmp_path / "auth.pem",
-        sign_roots=tmp_path / "sign.pem",
-        pkcs11_module="/usr/lib/x86_64-linux-gnu/opensc-pkcs11.so",
-        pki_url="http://127.0.0.1:35980",
-        timeout=timeout,
-    )
+    return step_context(tmp_path, pin=pin, timeout=timeout)
 
 
 def script(code: str) -> list[str]:

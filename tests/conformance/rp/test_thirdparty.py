@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from rp_helpers import step_context
 
 from conformance.rp import pyhanko_rp
 from conformance.rp.context import (
@@ -43,23 +44,10 @@ READER = "Virtual PCD 00 00"
 
 
 def context(tmp_path: Path, flow: str = "login", pin: str = "1234", timeout: float = 10) -> Any:
-    return StepContext(
-        scenario="RP-TEST-001",
-        step=1,
-        flow=flow,  # type: ignore[arg-type]
-        reader=READER,
-        pin=pin,
-        now=dt.datetime(2026, 11, 27, 3, tzinfo=dt.UTC),
-        challenge=bytes(range(32)),
-        workdir=tmp_path,
-        data_file=tmp_path / "application.json",
-        pdf=tmp_path / "application.pdf",
-        auth_roots=tmp_path / "auth-roots.pem",
-        sign_roots=tmp_path / "sign-roots.pem",
+    return step_context(
+        tmp_path, flow=flow, pin=pin, timeout=timeout,  # type: ignore[arg-type]
         pkcs11_module="/nonexistent/fake-pkcs11.so",
-        pki_url="http://127.0.0.1:35980",
-        timeout=timeout,
-    )
+    )  # fmt: skip
 
 
 # ------------------------------------------------------------------ third-party templates
