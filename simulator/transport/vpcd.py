@@ -10,6 +10,11 @@ Anything longer is a command APDU, answered with one response frame, in strict l
 Card presence is the connection: removal = closing the socket, insertion = connecting.
 `TCP_QUICKACK` is re-armed after every receive, or bookworm's vpcd (which writes length
 and payload with two `send` calls, Nagle on) stalls every exchange by ~44 ms.
+
+A bad frame (empty, cut off by a close, an unknown control byte, or stalled: vpcd writes
+a frame at once, so a frame begun and not finished within FRAME_TIMEOUT never comes) is
+logged as an ERROR naming what was wrong; the card drops that connection and reconnects.
+Between frames the card waits as long as it takes.
 """
 
 from __future__ import annotations
@@ -29,6 +34,8 @@ VPCD_PORT = 35963
 POWER_OFF, POWER_ON, RESET, GET_ATR = 0x00, 0x01, 0x02, 0x04
 MAX_FRAME = 0xFFFF
 REINSERT_DELAY = 2.0  # pcscd misses a removal shorter than ~0.2 s (pcsc-stack-notes section 14)
+FRAME_TIMEOUT = 5.0  # seconds a frame may pause once its first byte came
+_CONTROL_NAMES = "00 power off, 01 power on, 02 reset, 04 ATR"
 
 _QUICKACK = getattr(socket, "TCP_QUICKACK", None)
 _TCP_FAMILIES = (socket.AF_INET, socket.AF_INET6)
@@ -66,20 +73,60 @@ def recv_exact(sock: socket.socket, count: int) -> bytes:
             if chunks:
                 raise FrameError(f"connection closed {len(chunks)} bytes into a {count}-byte read")
             raise PeerClosed
-        if _QUICKACK is not None and sock.family in _TCP_FAMILIES:  # not on a socketpair
-            sock.setsockopt(socket.IPPROTO_TCP, _QUICKACK, 1)
+        _quickack(sock)
         chunks += chunk
     return bytes(chunks)
 
 
-def read_frame(sock: socket.socket) -> bytes:
-    (length,) = struct.unpack("!H", recv_exact(sock, 2))
-    if length == 0:
-        raise FrameError("empty frame")
+def _quickack(sock: socket.socket) -> None:
+    if _QUICKACK is not None and sock.family in _TCP_FAMILIES:  # not on a socketpair
+        sock.setsockopt(socket.IPPROTO_TCP, _QUICKACK, 1)
+
+
+def read_frame(sock: socket.socket, frame_timeout: float | None = None) -> bytes:
+    """The payload of the next frame. PeerClosed: the peer closed between frames (an
+    orderly end). FrameError, with what was wrong: an empty frame, a frame cut off by
+    the end of the stream, or (given `frame_timeout`) a frame that stops coming for that
+    many seconds once begun. Before a frame's first byte it waits as the socket does."""
+    first = recv_exact(sock, 1)
+    if frame_timeout is None:
+        return _rest_of_frame(sock, first)
+    waiting = sock.gettimeout()
+    sock.settimeout(frame_timeout)
     try:
-        return recv_exact(sock, length)
-    except PeerClosed:
-        raise FrameError(f"connection closed after the length of a {length}-byte frame") from None
+        return _rest_of_frame(sock, first)
+    finally:
+        try:
+            sock.settimeout(waiting)
+        except OSError:  # closed meanwhile (a removal): the next read says so
+            pass
+
+
+def _rest_of_frame(sock: socket.socket, first: bytes) -> bytes:
+    (length,) = struct.unpack("!H", first + _frame_part(sock, 1, 1, "the 2 length bytes"))
+    if length == 0:
+        raise FrameError("empty frame (length 0)")
+    return _frame_part(sock, length, 0, f"its {length} payload bytes")
+
+
+def _frame_part(sock: socket.socket, count: int, before: int, what: str) -> bytes:
+    """`count` more bytes of a frame begun, `before` bytes of `what` having come."""
+    chunks = bytearray()
+    try:
+        while len(chunks) < count:
+            chunk = sock.recv(count - len(chunks))
+            if not chunk:
+                raise FrameError(
+                    f"frame cut off: connection closed after {before + len(chunks)} of {what}"
+                )
+            _quickack(sock)
+            chunks += chunk
+    except TimeoutError:
+        raise FrameError(
+            f"frame stalled: nothing more came for {sock.gettimeout():g} s after "
+            f"{before + len(chunks)} of {what}"
+        ) from None
+    return bytes(chunks)
 
 
 def write_frame(sock: socket.socket, payload: bytes) -> None:
@@ -115,7 +162,7 @@ class FrameHandler:
             elif code == POWER_OFF:
                 self.card.power_off()
             else:
-                raise FrameError(f"unknown control byte {code:02X}")
+                raise FrameError(f"unknown control byte {code:02X} (known: {_CONTROL_NAMES})")
         return None
 
     def apdu(self, apdu: bytes) -> bytes:
@@ -141,7 +188,8 @@ class VpcdClient:
     command, then remove the card without answering): armed removals use it. `after_apdu`
     gets each command with the card's response and returns the bytes actually sent (it may
     change them, or block: `hold()` waits and gives up when the card leaves); None sends
-    nothing. Armed response faults use it.
+    nothing. Armed response faults use it. `frame_timeout`: the seconds a frame may pause
+    once begun before it counts as malformed (None: no limit).
     """
 
     def __init__(
@@ -157,6 +205,7 @@ class VpcdClient:
         on_event: Callable[[str], None] | None = None,
         reinsert_delay: float = REINSERT_DELAY,
         max_backoff: float = 2.0,
+        frame_timeout: float | None = FRAME_TIMEOUT,
     ) -> None:
         self.handler = handler
         self.address = (host, port)
@@ -167,6 +216,7 @@ class VpcdClient:
         self.on_event = on_event or (lambda _event: None)
         self.reinsert_delay = reinsert_delay
         self.max_backoff = max_backoff
+        self.frame_timeout = frame_timeout
         self._inserted = True
         self._removed_at = float("-inf")
         self._removals = 0  # counts remove() calls: hold() gives up when it changes
@@ -282,7 +332,10 @@ class VpcdClient:
             if self._inserted and not self._stop.is_set():
                 log.info("%s: vpcd closed the connection; reconnecting", self.name)
         except FrameError as exc:
-            log.error("%s: malformed frame from vpcd, closing the connection: %s", self.name, exc)
+            log.error(
+                "%s: malformed frame from vpcd, closing the connection and reconnecting: %s",
+                self.name, exc,
+            )  # fmt: skip
             self.on_event("malformed-frame")
         except OSError as exc:
             if self._inserted and not self._stop.is_set():
@@ -294,7 +347,7 @@ class VpcdClient:
                 self.handler.card.power_off()  # out of the reader, out of power
 
     def _serve_frame(self, sock: socket.socket) -> None:
-        frame = read_frame(sock)
+        frame = read_frame(sock, self.frame_timeout)
         if len(frame) == 1:
             reply = self.handler.control(frame[0])
             if reply is not None:
