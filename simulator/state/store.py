@@ -13,9 +13,11 @@ a spent try.
 from __future__ import annotations
 
 import fcntl
+import glob
 import hashlib
 import json
 import os
+import re
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -60,6 +62,7 @@ class StateFileStore:
             )
         self._lock = _lock(self.path)
         try:
+            _remove_leftovers(self.path)
             if self.path.exists():
                 self._records = _load(self.path, identity)
             else:
@@ -113,6 +116,15 @@ def _lock(path: Path) -> int:
             "stop the other mynasim process or give a different --state file"
         ) from None
     return fd
+
+
+def _remove_leftovers(path: Path) -> None:
+    """Delete temporary files a killed writer of `path` left behind (ours alone: the lock is
+    held, and the name is exactly `_atomic_write`'s, so another state file's are never hit)."""
+    leftover = re.compile(rf"\.{re.escape(path.name)}\.[a-z0-9_]{{8}}\.tmp")
+    for candidate in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
+        if leftover.fullmatch(candidate.name):
+            candidate.unlink(missing_ok=True)
 
 
 def _body(identity: CardIdentity, records: dict[str, PinRecord]) -> dict[str, Any]:

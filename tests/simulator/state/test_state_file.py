@@ -227,3 +227,21 @@ def test_a_closed_store_refuses_writes(tmp_path: Path, default_persona: Persona)
     store.close()
     with pytest.raises(StateFileError, match="closed"):
         store.put("jpki/0018", PinRecord(1))
+
+
+def test_leftovers_of_a_killed_writer_are_removed_and_no_one_elses(tmp_path: Path) -> None:
+    path = tmp_path / "card.json"
+    _open(path).close()
+    ours = [tmp_path / ".card.json.a1b2c3d4.tmp", tmp_path / ".card.json.x_9z0k7m.tmp"]
+    others = [
+        tmp_path / ".card.json.x.a1b2c3d4.tmp",  # a temp file of "card.json.x"
+        tmp_path / ".card.json.short.tmp",
+        tmp_path / "card.json.lock",
+    ]
+    for leftover in [*ours, *others]:
+        leftover.write_bytes(b"{partial")
+    card = _open(path)
+    assert [p.exists() for p in ours] == [False, False]
+    assert all(p.exists() for p in others)
+    select_ef(card, 0x0018)
+    assert tx(card, "00200080")[1] == 0x63C3  # the state itself is untouched
