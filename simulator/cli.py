@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TextIO
 
 from conformance.card_check import add_card_check_parser, run_card_check_command
+from conformance.fuzz.command import add_fuzz_parser, run_fuzz_command
 from conformance.rp.check import add_rp_check_parser, run_rp_check_command
 from simulator import __version__
 from simulator.apdu.redact import redacted_hex
@@ -92,6 +93,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_pki_parser(sub)
     add_card_check_parser(sub)
     add_rp_check_parser(sub)
+    add_fuzz_parser(sub)
     return parser
 
 
@@ -166,9 +168,11 @@ def _add_ctl(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     fault = actions.add_parser(
         "fault",
         help="arm a response fault on an INS (or --clear them)",
-        description="Change the card's response to the next --times commands with INS "
-        "(the card processes them normally): hold it back --delay SECONDS, --flip its last "
-        "bit, --truncate N data bytes, or send --sw XXXX instead of the status word.",
+        description="Change the card's response to the next --times commands with INS, "
+        "after letting --skip of them pass (the card processes them normally): hold it back "
+        "--delay SECONDS, --flip its last bit, --truncate N data bytes, send --sw XXXX "
+        "instead of the status word, break the DER length of its data (--der), send 61xx and "
+        "the data on GET RESPONSE (--chain61), or send 6Cxx (--wrong-le).",
     )
     fault.add_argument("--slot", type=int, default=0)
     fault.add_argument("--ins", metavar="INS", help="hex (2A) or verify, sign, read-binary, select")
@@ -178,9 +182,28 @@ def _add_ctl(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     kinds.add_argument("--truncate", type=int, metavar="N", help="cut N bytes off the data")
     kinds.add_argument("--sw", metavar="XXXX", help="send this status word instead")
     kinds.add_argument("--clear", action="store_true", help="disarm every fault")
+    kinds.add_argument(
+        "--chain61", action="store_true",
+        help="answer 61xx (xx: data length, 00 for 256 or more) and give the data, with the "
+        "real SW, to the client's GET RESPONSE (00 C0 00 00 Le)",
+    )  # fmt: skip
+    kinds.add_argument(
+        "--wrong-le", action="store_true",
+        help="answer 6Cxx (xx: data length), no data; the client resends with Le=xx",
+    )  # fmt: skip
+    kinds.add_argument(
+        "--der", action="store_true",
+        help="break the length octets of the data's outermost DER TLV (30 82 06 6F -> 30 82 "
+        "FF FF); data that is not DER gets its first byte inverted",
+    )  # fmt: skip
     fault.add_argument(
         "--times", type=int, metavar="N",
         help="how many matching commands (default 1; 0: every one until --clear)",
+    )  # fmt: skip
+    fault.add_argument(
+        "--skip", type=int, metavar="N",
+        help="let N matching commands pass unchanged first (default 0: --skip 2 targets the "
+        "3rd)",
     )  # fmt: skip
     fault.set_defaults(fault_parser=fault)
 
@@ -204,6 +227,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_card_check_command(args)
         if args.command == "rp-check":
             return run_rp_check_command(args)
+        if args.command == "fuzz":
+            return run_fuzz_command(args)
         return _run_personalize(args)
     except (
         PersonaError, PkiError, StateFileError, ServeError, CtlError, DescriptionError,
@@ -291,18 +316,26 @@ def _fault_request(args: argparse.Namespace) -> tuple[str, dict[str, object]]:
     """The control path and body for `ctl fault`; usage errors exit 2 like argparse's."""
     parser: argparse.ArgumentParser = args.fault_parser
     if args.clear:
-        if args.ins is not None or args.times is not None:
-            parser.error("--clear takes no --ins or --times")
+        if args.ins is not None or args.times is not None or args.skip is not None:
+            parser.error("--clear takes no --ins or --times (nor --skip)")
         return "/faults/clear", {}
     if args.ins is None:
         parser.error("--ins is required to arm a fault")
     body: dict[str, object] = {"ins": args.ins, "times": 1 if args.times is None else args.times}
+    if args.skip:  # 0 is the default; a negative one is refused by the server
+        body["skip"] = args.skip
     if args.delay is not None:
         body.update(kind="delay", seconds=args.delay)
     elif args.flip:
         body.update(kind="flip")
     elif args.truncate is not None:
         body.update(kind="truncate", length=args.truncate)
+    elif args.chain61:
+        body.update(kind="chain61")
+    elif args.wrong_le:
+        body.update(kind="wrong-le")
+    elif args.der:
+        body.update(kind="der")
     else:
         body.update(kind="sw", sw=args.sw)
     return "/faults", body

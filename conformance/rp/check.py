@@ -269,6 +269,32 @@ def add_rp_check_parser(sub: Any) -> argparse.ArgumentParser:
         "minimisation, identity, tearing) and write JUnit XML, JSON lines and HTML reports. "
         "Exit status 0 when no scenario failed, 1 otherwise, 2 for bad arguments.",
     )  # fmt: skip
+    add_software_arguments(parser)
+    parser.add_argument(
+        "--scenario", dest="scenarios", action="append", default=[], metavar="ID",
+        help="a scenario ID or prefix (RP-PIN-003, RP-REV); repeatable; default all",
+    )  # fmt: skip
+    parser.add_argument(
+        "--timeout", type=_positive, default=30.0, metavar="SECONDS",
+        help="time the software gets per step (default 30)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--report", type=Path, default=DEFAULT_REPORT_DIR, metavar="DIR",
+        help=f"report directory (default: ./{DEFAULT_REPORT_DIR})",
+    )  # fmt: skip
+    parser.add_argument(
+        "--workdir", type=Path, default=None, metavar="DIR",
+        help="where step files, logs and the APDU trace go (default: a temporary folder)",
+    )  # fmt: skip
+    parser.add_argument("--list", action="store_true", help="print the scenario catalogue")
+    parser.add_argument("--list-rps", action="store_true", help="print the built-in RPs")
+    return parser
+
+
+def add_software_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options naming the software under test, as `software_from_args` reads them:
+    --rp | --command | --python | --pkcs11, --flow (repeatable) and --pin-via (shared by
+    `mynasim rp-check` and `mynasim fuzz rp`)."""
     what = parser.add_argument_group("software under test (one of)")
     what.add_argument(
         "--rp", metavar="NAME",
@@ -297,25 +323,6 @@ def add_rp_check_parser(sub: Any) -> argparse.ArgumentParser:
         help="how the command gets what the user types: MYNASIM_PIN (default), one stdin "
         "line, or {pin} in the command",
     )  # fmt: skip
-    parser.add_argument(
-        "--scenario", dest="scenarios", action="append", default=[], metavar="ID",
-        help="a scenario ID or prefix (RP-PIN-003, RP-REV); repeatable; default all",
-    )  # fmt: skip
-    parser.add_argument(
-        "--timeout", type=_positive, default=30.0, metavar="SECONDS",
-        help="time the software gets per step (default 30)",
-    )  # fmt: skip
-    parser.add_argument(
-        "--report", type=Path, default=DEFAULT_REPORT_DIR, metavar="DIR",
-        help=f"report directory (default: ./{DEFAULT_REPORT_DIR})",
-    )  # fmt: skip
-    parser.add_argument(
-        "--workdir", type=Path, default=None, metavar="DIR",
-        help="where step files, logs and the APDU trace go (default: a temporary folder)",
-    )  # fmt: skip
-    parser.add_argument("--list", action="store_true", help="print the scenario catalogue")
-    parser.add_argument("--list-rps", action="store_true", help="print the built-in RPs")
-    return parser
 
 
 def _positive(text: str) -> float:

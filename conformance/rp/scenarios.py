@@ -41,10 +41,11 @@ class Fault:
     """A response fault armed on the served card before a step (see `mynasim ctl fault`)."""
 
     ins: str  # "2A"
-    kind: str  # delay | flip | truncate | sw
+    kind: str  # delay | flip | truncate | sw | der | chain61 | wrong-le
     seconds: float = 0.0
     sw: str | None = None
     length: int = 0
+    skip: int = 0  # matching commands let pass first: skip=2 targets the 3rd
 
     def body(self) -> dict[str, object]:
         body: dict[str, object] = {"ins": self.ins, "kind": self.kind, "times": 1}
@@ -54,11 +55,14 @@ class Fault:
             body["sw"] = self.sw
         if self.length:
             body["length"] = self.length
+        if self.skip:
+            body["skip"] = self.skip
         return body
 
     def describe(self) -> str:
         detail = {"delay": f" {self.seconds:g} s", "sw": f" {self.sw}"}.get(self.kind, "")
-        return f"{self.kind}{detail} on the response to INS {self.ins}"
+        which = f" (matching command #{self.skip + 1})" if self.skip else ""
+        return f"{self.kind}{detail} on the response to INS {self.ins}{which}"
 
 
 @dataclass(frozen=True)

@@ -2,16 +2,18 @@
 
 GET  /status                              every card's status
 POST /cards/<slot>/insert                 put the card back into its reader
-POST /cards/<slot>/remove                 take it out; body {"ins": "2A", "when": "after"}
-                                          arms the removal for the next such command
+POST /cards/<slot>/remove                 take it out; body {"ins": "2A", "when": "after",
+                                          "skip": 0} arms the removal for the next such
+                                          command (after `skip` of them passed)
 POST /cards/<slot>/reset                  reset the card (security status cleared)
 POST /cards/<slot>/pins/<pin>             body {"remaining": N}; pin: auth, sign, jpki/0018
 POST /cards/<slot>/persona                serve another persona in place (still inserted);
                                           body {"persona": "expired" | "/path/p.toml",
                                           "state": "/path/state.json" (optional)}
 POST /cards/<slot>/faults                 arm a response fault on an INS; body {"ins": "2A",
-                                          "kind": "delay"|"flip"|"truncate"|"sw", "seconds":
-                                          2.5 | "length": 10 | "sw": "6F00", "times": 1}
+                                          "kind": "delay"|"flip"|"truncate"|"sw"|"der"|
+                                          "chain61"|"wrong-le", "seconds": 2.5 | "length": 10
+                                          | "sw": "6F00", "times": 1, "skip": 0}
 POST /cards/<slot>/faults/clear           disarm every response fault
 Every POST answers the card's status; a refused one gets {"error": "..."} (400, 404, 413).
 """
@@ -33,7 +35,7 @@ from simulator.service.slot import FAULT_KINDS, INS_NAMES, CardSlot, parse_ins
 log = logging.getLogger("simulator.service.control")
 CONTROL_PORT = 35970
 MAX_BODY = 4096
-FAULT_FIELDS = ("ins", "kind", "seconds", "sw", "length", "times")
+FAULT_FIELDS = ("ins", "kind", "seconds", "sw", "length", "times", "skip")
 _SW = re.compile(r"[0-9A-Fa-f]{4}")
 
 
@@ -92,7 +94,9 @@ class ControlServer(LoopbackHttpServer):
             slot.client.remove()
             return
         try:
-            slot.arm_removal(parse_ins(str(body["ins"])), str(body.get("when", "after")))
+            slot.arm_removal(
+                parse_ins(str(body["ins"])), str(body.get("when", "after")), body.get("skip", 0)
+            )
         except ValueError as exc:
             raise ControlError(HTTPStatus.BAD_REQUEST, f"bad removal request: {exc}") from None
 
@@ -143,6 +147,7 @@ class ControlServer(LoopbackHttpServer):
                 sw=None if sw is None else int(sw, 16),
                 length=body.get("length", 0),
                 times=body.get("times", 1),
+                skip=body.get("skip", 0),
             )
         except ValueError as exc:
             raise ControlError(HTTPStatus.BAD_REQUEST, f"bad fault request: {exc}") from None

@@ -51,14 +51,30 @@ def format_status(card: dict[str, Any]) -> list[str]:
         lines.append(f"  PIN {key}: {state}")
     if card["armed_removal"]:
         armed = card["armed_removal"]
-        lines.append(f"  removal armed on INS {armed['ins']} ({armed['when']} processing)")
+        lines.append(
+            f"  removal armed on INS {armed['ins']} ({armed['when']} processing"
+            f"{_skipping(armed.get('skip', 0))})"
+        )
     for fault in card.get("faults", []):
         detail = {"delay": " {seconds:g} s", "truncate": " {length} bytes", "sw": " {sw}"}
         what = fault["kind"] + detail.get(fault["kind"], "").format(**fault)
         left = fault["remaining"]
         count = "until cleared" if left is None else f"{left} more time{'s' * (left != 1)}"
+        count += _skipping(fault.get("skip", 0))
         lines.append(f"  fault armed on INS {fault['ins']}: {what} ({count})")
+    withheld = card.get("withheld")
+    if withheld:
+        lines.append(
+            f"  chain61: {withheld['bytes']} bytes of the INS {withheld['ins']} response wait "
+            "for GET RESPONSE"
+        )
     return lines
+
+
+def _skipping(skip: int) -> str:
+    if not skip:
+        return ""
+    return f", after {skip} more matching command{'s' * (skip != 1)}"
 
 
 def persona_body(persona: str, state: Path | None) -> dict[str, Any]:

@@ -9,15 +9,28 @@ from pathlib import Path
 from typing import Any, TypeGuard
 
 from simulator.apdu.command import CommandApdu
+from simulator.apdu.errors import MalformedApduError
 from simulator.card import VirtualCard
 from simulator.service.trace import TraceWriter, command_record, event_record, response_record
-from simulator.transport.vpcd import POWER_OFF, POWER_ON, RESET, Exchange, FrameHandler, VpcdClient
+from simulator.transport.vpcd import (
+    GET_ATR,
+    POWER_OFF,
+    POWER_ON,
+    RESET,
+    Exchange,
+    FrameHandler,
+    VpcdClient,
+)
 
 PIN_ALIASES = {"auth": "jpki/0018", "sign": "jpki/001B"}
 INS_NAMES = {"verify": 0x20, "sign": 0x2A, "read-binary": 0xB0, "select": 0xA4}
-FAULT_KINDS = ("delay", "flip", "truncate", "sw")
+FAULT_KINDS = ("delay", "flip", "truncate", "sw", "der", "chain61", "wrong-le")
+# kinds that change nothing on a response without data (the fault is used up all the same)
+DATA_KINDS = ("truncate", "der", "chain61", "wrong-le")
 MAX_DELAY = 120.0  # seconds
 MAX_TRUNCATE = 65536  # bytes: the most data a response carries
+MAX_SKIP = 65535  # matching commands a fault or an armed removal lets pass first
+INS_GET_RESPONSE = 0xC0
 _CONTROL_EVENTS = {POWER_OFF: "power-off", POWER_ON: "power-on", RESET: "reset"}
 _SWITCHING = threading.Lock()  # one persona switch at a time: the identity check sees all
 
@@ -47,6 +60,13 @@ def build_card(
 class ArmedRemoval:
     ins: int
     when: str  # "before": the card never sees the command; "after": processed, no answer
+    skip: int = 0  # matching commands still to let pass before the removal
+
+    def as_status(self) -> dict[str, Any]:
+        status: dict[str, Any] = {"ins": f"{self.ins:02X}", "when": self.when}
+        if self.skip:
+            status["skip"] = self.skip
+        return status
 
 
 @dataclass
@@ -59,6 +79,7 @@ class ArmedFault:
     sw: int | None = None  # sw: the status word sent instead
     length: int = 0  # truncate: data bytes cut from the end
     remaining: int | None = 1  # None: every matching command until cleared
+    skip: int = 0  # matching commands still to let pass before the first use
 
     def describe(self) -> str:
         detail = {
@@ -69,7 +90,8 @@ class ArmedFault:
         return f"{self.kind}{detail} on INS {self.ins:02X}"
 
     def apply(self, response: bytes) -> bytes:
-        """The response as sent (a delay sends it unchanged, later)."""
+        """The response as sent (a delay sends it unchanged, later; chain61 sends only 61xx
+        here, the slot keeps the data for GET RESPONSE)."""
         if len(response) < 2:
             return response
         data, sw = response[:-2], response[-2:]
@@ -81,7 +103,20 @@ class ArmedFault:
             return data[: max(len(data) - self.length, 0)] + sw
         if self.kind == "sw" and self.sw is not None:
             return data + self.sw.to_bytes(2, "big")
+        if self.kind == "der" and data:
+            return corrupt_der(data) + sw
+        if self.kind == "chain61" and data:
+            return bytes([0x61, min(len(data), 256) & 0xFF])
+        if self.kind == "wrong-le" and 0 < len(data) <= 256:
+            return bytes([0x6C, len(data) & 0xFF])
         return response
+
+    def applies_to(self, response: bytes) -> bool:
+        """False when this kind leaves the response as it is (no data to work on)."""
+        data = response[:-2]
+        if self.kind == "wrong-le":
+            return 0 < len(data) <= 256
+        return len(response) >= 2 and (self.kind not in DATA_KINDS or bool(data))
 
     def as_status(self) -> dict[str, Any]:
         status: dict[str, Any] = {"ins": f"{self.ins:02X}", "kind": self.kind}
@@ -91,8 +126,51 @@ class ArmedFault:
             status["length"] = self.length
         elif self.kind == "sw":
             status["sw"] = f"{self.sw or 0:04X}"
+        if self.skip:
+            status["skip"] = self.skip
         status["remaining"] = self.remaining
         return status
+
+
+def der_length_octets(data: bytes) -> tuple[int, int] | None:
+    """Where the length octets of the outermost TLV are (offset, count), if `data` starts
+    like DER: a constructed tag (bit 6 set: 30 SEQUENCE, 31 SET, A0..., 6x, 7x; multi-byte tag
+    numbers allowed) and a definite length (short form, or 81-84 + 1-4 octets), all present.
+    A heuristic: the value may be longer than `data` (the first piece of a certificate)."""
+    if len(data) < 2 or data[0] in (0x00, 0xFF) or not data[0] & 0x20:
+        return None
+    offset = 1
+    if data[0] & 0x1F == 0x1F:  # high tag number: base-128 octets, the last without bit 8
+        while offset < len(data) and offset <= 4 and data[offset] & 0x80:
+            offset += 1
+        offset += 1
+        if offset > 5:
+            return None
+    if offset >= len(data):
+        return None
+    first = data[offset]
+    if first < 0x80:
+        return offset, 1
+    count = first & 0x7F
+    if not 1 <= count <= 4 or offset + 1 + count > len(data):
+        return None  # 80: indefinite (not DER); 85-FF: not a length we believe
+    return offset, 1 + count
+
+
+def corrupt_der(data: bytes) -> bytes:
+    """`data` with the DER structure broken: the length octets of the outermost TLV changed
+    (long form: every length octet FF, 30 82 06 6F -> 30 82 FF FF; short form: 7F, or 7E if
+    it was 7F); data that does not start like DER gets its first byte inverted (XOR FF)."""
+    if not data:
+        return data
+    where = der_length_octets(data)
+    if where is None:
+        return bytes([data[0] ^ 0xFF]) + data[1:]
+    offset, count = where
+    if count == 1:
+        length = 0x7E if data[offset] == 0x7F else 0x7F
+        return data[:offset] + bytes([length]) + data[offset + 1 :]
+    return data[: offset + 1] + b"\xff" * (count - 1) + data[offset + count :]
 
 
 def _is_int(value: object) -> TypeGuard[int]:
@@ -103,9 +181,18 @@ def _is_number(value: object) -> TypeGuard[float]:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
+def check_skip(skip: object) -> int:
+    if not _is_int(skip) or not 0 <= skip <= MAX_SKIP:
+        raise ValueError(
+            f"skip must be an integer 0-{MAX_SKIP} (matching commands to let pass first), "
+            f"got {skip!r}"
+        )
+    return skip
+
+
 def make_fault(
     ins: int, kind: str, *, seconds: float = 0.0, sw: int | None = None, length: int = 0,
-    times: int = 1,
+    times: int = 1, skip: int = 0,
 ) -> ArmedFault:  # fmt: skip
     """A checked ArmedFault; ValueError says which value is wrong and what is allowed."""
     if not _is_int(ins) or not 0 <= ins <= 0xFF:
@@ -117,6 +204,7 @@ def make_fault(
             "times must be an integer >= 0 (0: every matching command until cleared), "
             f"got {times!r}"
         )
+    check_skip(skip)
     for name, value, unset, owner in (
         ("seconds", seconds, 0, "delay"),
         ("sw", sw, None, "sw"),
@@ -136,7 +224,37 @@ def make_fault(
             f"got {length!r}"
         )
     remaining = None if times == 0 else times
-    return ArmedFault(ins, kind, float(seconds), sw, length, remaining)
+    return ArmedFault(ins, kind, float(seconds), sw, length, remaining, skip)
+
+
+@dataclass
+class Withheld:
+    """chain61: the response data the card gave and the client has still to fetch with GET
+    RESPONSE, and the card's real status word (sent with the last piece)."""
+
+    ins: int
+    data: bytes
+    sw: bytes
+
+
+class SlotFrameHandler(FrameHandler):
+    """The slot's FrameHandler: answers the GET RESPONSEs of a chain61 fault itself (the card
+    never sees them); any other command ends the chain and goes to the card."""
+
+    def __init__(self, slot: CardSlot) -> None:
+        super().__init__(slot.card, slot.lock)
+        self.slot = slot
+
+    def apdu(self, apdu: bytes) -> bytes:
+        with self.lock:
+            answer = self.slot._get_response(apdu)
+            return answer if answer is not None else self._transmit(apdu)
+
+    def control(self, code: int) -> bytes | None:
+        if code != GET_ATR:  # power off / on / reset: a pending chain is gone
+            with self.lock:
+                self.slot._withheld = None
+        return super().control(code)
 
 
 class CardSlot:
@@ -162,10 +280,11 @@ class CardSlot:
         self.lock = threading.Lock()
         self._armed: ArmedRemoval | None = None
         self._faults: list[ArmedFault] = []
+        self._withheld: Withheld | None = None  # chain61: data left for GET RESPONSE
         options: dict[str, Any] = {}
         if reinsert_delay is not None:
             options["reinsert_delay"] = reinsert_delay
-        self.handler = FrameHandler(card, self.lock)
+        self.handler = SlotFrameHandler(self)
         self.client = VpcdClient(
             self.handler,
             host,
@@ -180,29 +299,35 @@ class CardSlot:
 
     # -- controls --------------------------------------------------------------------
 
-    def arm_removal(self, ins: int, when: str = "after") -> None:
+    def arm_removal(self, ins: int, when: str = "after", skip: int = 0) -> None:
+        """Pull the card on the next command with this INS, after `skip` of them passed."""
         if when not in ("before", "after"):
             raise ValueError("when must be 'before' or 'after'")
         if not 0 <= ins <= 0xFF:
             raise ValueError("ins must be one byte")
+        check_skip(skip)
         with self.lock:
-            self._armed = ArmedRemoval(ins, when)
+            self._armed = ArmedRemoval(ins, when, skip)
 
     def arm_fault(
         self, ins: int, kind: str, *, seconds: float = 0.0, sw: int | None = None,
-        length: int = 0, times: int = 1,
+        length: int = 0, times: int = 1, skip: int = 0,
     ) -> None:  # fmt: skip
         """Change the response to the next `times` commands with this INS (0: every one
-        until clear_faults()): `delay` it by `seconds`, `flip` its last data bit (SW2's
-        without data), `truncate` `length` data bytes, or send `sw` as its status word.
-        Faults apply in arming order, the first matching one to a command."""
-        fault = make_fault(ins, kind, seconds=seconds, sw=sw, length=length, times=times)
+        until clear_faults()), after letting `skip` of them pass unchanged: `delay` it by
+        `seconds`, `flip` its last data bit (SW2's without data), `truncate` `length` data
+        bytes, send `sw` as its status word, break its DER (`der`), send 61xx and the data
+        on GET RESPONSE (`chain61`), or send 6Cxx (`wrong-le`). Faults apply in arming
+        order, the first matching one (not skipping) to a command."""
+        fault = make_fault(ins, kind, seconds=seconds, sw=sw, length=length, times=times, skip=skip)
         with self.lock:
             self._faults.append(fault)
 
     def clear_faults(self) -> None:
+        """Disarm every fault; a chain61 response still waiting for GET RESPONSE is dropped."""
         with self.lock:
             self._faults = []
+            self._withheld = None
 
     def load_persona(self, persona: str | Path, state: Path | None = None) -> None:
         """Serve another persona (built-in name or file) in place: still inserted, powered as
@@ -224,12 +349,14 @@ class CardSlot:
                 self.state = state
                 self._armed = None
                 self._faults = []
+                self._withheld = None
             old.close()
         self.client.name = f"slot {self.index} ({card.persona.name})"
         self._on_event(f"persona: {card.persona.name}")
 
     def reset(self) -> None:
         with self.lock:
+            self._withheld = None
             if self.card.powered:
                 self.card.reset()
         self._on_event("reset (control)")
@@ -248,6 +375,7 @@ class CardSlot:
             selected = card.selected
             armed = self._armed
             faults = [fault.as_status() for fault in self._faults]
+            withheld = self._withheld
             pins = {
                 key: {"remaining": pin.remaining, "max": pin.max_tries, "blocked": pin.blocked}
                 for key, pin in card.pins().items()
@@ -266,10 +394,11 @@ class CardSlot:
             "powered": powered,
             "selected": None if selected is None else selected.aid.hex().upper(),
             "state": str(state) if state else None,
-            "armed_removal": None
-            if armed is None
-            else {"ins": f"{armed.ins:02X}", "when": armed.when},
+            "armed_removal": None if armed is None else armed.as_status(),
             "faults": faults,
+            "withheld": None
+            if withheld is None
+            else {"ins": f"{withheld.ins:02X}", "bytes": len(withheld.data)},
             "pins": pins,
         }
 
@@ -282,6 +411,9 @@ class CardSlot:
             armed = self._armed
             if armed is None or len(apdu) < 4 or apdu[1] != armed.ins:
                 return None
+            if armed.skip:
+                armed.skip -= 1
+                return None
             self._armed = None
         self._on_event(f"armed removal on INS {armed.ins:02X} ({armed.when} processing)")
         return "drop" if armed.when == "before" else "tear"
@@ -291,7 +423,13 @@ class CardSlot:
             return response
         with self.lock:
             fault = self._take_fault(apdu)
+            if fault is not None and fault.kind == "chain61" and fault.applies_to(response):
+                self._withheld = Withheld(apdu[1], response[:-2], response[-2:])
         if fault is None:
+            return response
+        if not fault.applies_to(response):
+            why = "no data" if len(response) <= 2 else "more than 256 data bytes"
+            self._on_event(f"fault: {fault.describe()} not applicable ({why}): unchanged")
             return response
         self._on_event(f"fault: {fault.describe()}")
         if fault.kind != "delay":
@@ -302,17 +440,51 @@ class CardSlot:
         return None
 
     def _take_fault(self, apdu: bytes) -> ArmedFault | None:
-        """The first fault armed on this APDU's INS, used once (call with the lock held)."""
+        """The first fault armed on this APDU's INS that skips no more, used once; every
+        matching fault still skipping counts this command (call with the lock held)."""
         if len(apdu) < 4:
             return None
-        for fault in self._faults:
-            if fault.ins == apdu[1]:
+        chosen = None
+        for fault in list(self._faults):
+            if fault.ins != apdu[1]:
+                continue
+            if fault.skip:
+                fault.skip -= 1
+            elif chosen is None:
+                chosen = fault
                 if fault.remaining is not None:
                     fault.remaining -= 1
                     if fault.remaining == 0:
                         self._faults.remove(fault)
-                return fault
-        return None
+        return chosen
+
+    def _get_response(self, apdu: bytes) -> bytes | None:
+        """The answer to a GET RESPONSE (00 C0 00 00 Le) while chain61 data is withheld:
+        up to Le bytes, then 61xx while more is left (xx: what is left, 00 for 256 or more),
+        the card's own SW with the last piece; 6A86 for P1-P2 not 00 00, 6700 without Le
+        (the chain is kept for both). None: not such a command (any other command ends the
+        chain and goes to the card). Call with the lock held."""
+        withheld = self._withheld
+        if withheld is None:
+            return None
+        if len(apdu) < 4 or apdu[1] != INS_GET_RESPONSE:
+            self._withheld = None
+            return None
+        if apdu[2:4] != b"\x00\x00":
+            return b"\x6a\x86"
+        try:
+            command = CommandApdu.parse(apdu)
+        except (MalformedApduError, ValueError):
+            return b"\x67\x00"
+        wanted = command.le
+        if wanted is None or command.data:  # no Le, or a body: not a GET RESPONSE
+            return b"\x67\x00"
+        piece, rest = withheld.data[:wanted], withheld.data[wanted:]
+        if not rest:
+            self._withheld = None
+            return piece + withheld.sw
+        withheld.data = rest
+        return piece + bytes([0x61, min(len(rest), 256) & 0xFF])
 
     def _on_exchange(self, exchange: Exchange) -> None:
         if self.trace is None:
@@ -326,6 +498,8 @@ class CardSlot:
         self.trace.write(response_record(self.index, exchange.response))
 
     def _on_event(self, event: str) -> None:
+        if event in ("inserted", "removed"):  # a new session: no chain61 data left over
+            self._withheld = None  # (no lock: callers may hold it; one store is atomic)
         if self.trace is not None:
             self.trace.write(event_record(self.index, event))
 

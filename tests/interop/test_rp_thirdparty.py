@@ -2,7 +2,7 @@
 PKI services on 127.0.0.1:35980): OpenSC's pkcs11-tool through its template, pyHanko through
 `conformance.rp.pyhanko_rp`, and the in-process PKCS#11 adapter with `pkcs11_login`.
 
-The PKI port is fixed: run these where nobody else serves it (CI, or /work/notes/isolated).
+The PKI port is fixed: run these where nobody else serves it (CI, or .ci/isolated).
 One card is served at a time; the tests switch persona only when they must.
 """
 

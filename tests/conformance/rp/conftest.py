@@ -2,7 +2,7 @@
 (where the persona certificates' OCSP and CRL URLs point), the trusted roots, and cards.
 
 The port is fixed, so these tests must run where nobody else serves it: in CI, or inside
-`/work/notes/isolated` on a shared development machine.
+`.ci/isolated` on a shared development machine.
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ def revocation_service() -> Iterator[RevocationService]:
     except OSError as error:
         pytest.fail(
             f"port {PKI_PORT} is taken ({error}): run these tests in a private network "
-            "namespace (/work/notes/isolated) or where nothing else serves it"
+            "namespace (.ci/isolated) or where nothing else serves it"
         )
     server.start()
     yield service

@@ -1,6 +1,6 @@
 """The reference relying party's command line: argument errors (in-process), and the whole
 path through pcscd + vpcd + `mynasim serve` with revocation on 127.0.0.1:35980 (interop:
-run inside /work/notes/isolated on a shared machine; CI runs it, and there a missing pcscd is
+run inside .ci/isolated on a shared machine; CI runs it, and there a missing pcscd is
 an error, not a skip)."""
 
 from __future__ import annotations

@@ -510,6 +510,9 @@ GOOD_FIELDS: dict[str, dict[str, Any]] = {
     "flip": {},
     "truncate": {"length": 3},
     "sw": {"sw": "6F00"},
+    "der": {},
+    "chain61": {},
+    "wrong-le": {},
 }
 
 
