@@ -89,6 +89,14 @@ def _command_bytes(text: str) -> bytes:
     return bytes(0 if part == "**" else int(part, 16) for part in text.split())
 
 
+def _sw(value: object) -> int | None:
+    """The record's status word; None when absent or not 4 hex digits (no response)."""
+    text = str(value) if value is not None else ""
+    if len(text) == 4 and all(c in "0123456789abcdefABCDEF" for c in text):
+        return int(text, 16)
+    return None
+
+
 def _short(response: str) -> str:
     """A long response as the card suite shows one: length, the first 32 bytes, the SW."""
     parts = response.split()
@@ -125,8 +133,7 @@ def parse_trace(records: Iterable[Mapping[str, Any]]) -> StepTrace:
             continue
         command, text = pending
         pending = None
-        sw_text = record.get("sw")
-        sw = int(str(sw_text), 16) if sw_text else None
+        sw = _sw(record.get("sw"))
         shown = record.get("apdu")
         meaning = record.get("meaning", "")
         trace.lines.append(f"< {_short(str(shown))} ({meaning})" if shown else f"< {meaning}")

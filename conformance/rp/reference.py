@@ -131,6 +131,14 @@ class CardTransportError(Exception):
         super().__init__(f"card communication failed during {name}: {detail}")
 
 
+MAX_RESPONSE_PARTS = 64  # GET RESPONSEs for one command: 64 x 256 bytes is far beyond any EF
+
+
+def _has_le(apdu: bytes) -> bool:
+    """A short case-2 or case-4 command: its last byte is Le."""
+    return len(apdu) == 5 or (len(apdu) > 5 and len(apdu) == 6 + apdu[4])
+
+
 class Card:
     """APDUs over a transmit function; every answer is (data, SW)."""
 
@@ -138,6 +146,20 @@ class Card:
         self._transmit = transmit
 
     def send(self, apdu: bytes) -> tuple[bytes, int]:
+        """One command, with the two ISO 7816-4 ways a card may answer in parts: ``6Cxx``
+        (wrong Le: the command is sent again with Le = xx) and ``61xx`` (more data: GET
+        RESPONSE until the last part comes with the real status word)."""
+        data, sw = self._exchange(apdu)
+        if sw >> 8 == 0x6C and _has_le(apdu):
+            data, sw = self._exchange(apdu[:-1] + bytes([sw & 0xFF]))
+        parts = 0
+        while sw >> 8 == 0x61 and parts < MAX_RESPONSE_PARTS:
+            more, sw = self._exchange(bytes([apdu[0] & 0x80, 0xC0, 0x00, 0x00, sw & 0xFF]))
+            data += more
+            parts += 1
+        return data, sw
+
+    def _exchange(self, apdu: bytes) -> tuple[bytes, int]:
         try:
             response = self._transmit(apdu)
         except Exception as error:  # pyscard, a socket, a powered-off card: all the same here
@@ -234,6 +256,8 @@ class RelyingParty:
             return self.sign(card, secret, now, roots, message)
         except (StepRejectedError, CertificateRejectedError, IdentityError) as refusal:
             return StepOutcome(REJECTED, str(refusal))
+        except ValueError as unreadable:  # cryptography parses extensions lazily: fail closed
+            return StepOutcome(REJECTED, f"the card's certificate cannot be parsed: {unreadable}")
         except CardTransportError as error:
             return self.transport_failed(error)
 

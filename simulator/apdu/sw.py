@@ -106,9 +106,10 @@ def describe(sw: int) -> str:
     if left is not None:
         meaning = f"verification failed, {left} {'try' if left == 1 else 'tries'} left"
     elif sw >> 8 == 0x61:
-        meaning = f"{sw & 0xFF} more bytes available"
+        count = f"{sw & 0xFF}" if sw & 0xFF else "256 or more"
+        meaning = f"{count} bytes more available (GET RESPONSE)"
     elif sw >> 8 == 0x6C:
-        meaning = f"wrong Le, exact length is {sw & 0xFF}"
+        meaning = f"wrong Le, exact length is {sw & 0xFF or 256}"
     else:
         meaning = _MEANINGS.get(sw, "unknown status")
     return f"{sw:04X} ({meaning})"

@@ -89,23 +89,12 @@ def test_the_reference_rp_survives_corrupted_certificate_and_signature(
         "--kinds", "flip,sw,chain61", "--steps", "read-binary#2,sign",
     )  # fmt: skip
     assert status == 0, "\n".join(lines)
-    assert counts == {rp.FRAGILE: 2, rp.OK: 4}  # the reference RP does not do 61xx chaining
+    # OK also for chain61 (61xx + GET RESPONSE): the reference RP follows answers in parts
+    # since fuzz rp found it FRAGILE there (38 cases) in its first run
+    assert counts == {rp.OK: 6}
     assert any(line.startswith("baseline login: accepted") for line in lines)
     assert any(line.startswith("[1/6] login READ BINARY#2 (EF 000A @0004") for line in lines)
-    documents = saved(findings)
-    assert [d["class"] for d in documents] == [rp.FRAGILE, rp.FRAGILE]
-    first = documents[0]
-    assert first["case"]["corruption"] == "READ BINARY#2: 6100, data on GET RESPONSE"  # type: ignore[index]
-    assert first["replay"] == (
-        "mynasim fuzz rp --rp reference --flow login --persona default --steps 'B0#2' "
-        "--kinds chain61 --timeout 20"
-    )
-    transcript = first["transcript"]
-    assert isinstance(transcript, list)
-    assert "-- fault: chain61 on INS B0" in transcript
-    assert any(line.startswith("< 61 00 (") for line in transcript)
-    signing = documents[1]["transcript"]  # chain61 on the signature: after the VERIFY
-    assert isinstance(signing, list) and "> 00 20 00 80 04 ** ** ** **" in signing
+    assert saved(findings) == []
     assert_no_pin(findings)
 
 

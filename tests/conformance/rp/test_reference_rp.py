@@ -9,6 +9,8 @@ from the code under test.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 from rp_helpers import (
@@ -404,3 +406,59 @@ def test_run_flow_refuses_a_naive_now_and_an_unknown_mutant(pki: Pki) -> None:
         run_flow("login", now=REFERENCE.replace(tzinfo=None), **common)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="unknown mutant"):
         run_flow("login", now=REFERENCE, mutant="nope", **common)  # type: ignore[arg-type]
+
+
+# ------------------------------------------- regressions found by `mynasim fuzz rp`
+
+
+def _answer_in_parts(ins: int, mode: str) -> Callable[[Transmit], Transmit]:
+    """The card answers command `ins` once as a legal ISO 7816-4 card may: 61xx with the
+    data left for GET RESPONSE, or 6Cxx asking for the command again with another Le."""
+
+    def wrap(transmit: Transmit) -> Transmit:
+        state: dict[str, Any] = {"done": False, "withheld": b""}
+
+        def answer(apdu: bytes) -> bytes:
+            if apdu[1] == 0xC0 and state["withheld"]:
+                data, state["withheld"] = state["withheld"][: apdu[4] or 256], b""
+                return data + state["sw"]
+            response = transmit(apdu)
+            if apdu[1] != ins or state["done"] or len(response) <= 2:
+                return response
+            state["done"] = True
+            if mode == "61":
+                state["withheld"], state["sw"] = response[:-2], response[-2:]
+                return bytes([0x61, (len(response) - 2) & 0xFF])
+            return bytes([0x6C, (len(response) - 2) & 0xFF])
+
+        return answer
+
+    return wrap
+
+
+@pytest.mark.parametrize("flow", ["login", "sign"])
+@pytest.mark.parametrize(("ins", "mode"), [(0x2A, "61"), (0xB0, "61"), (0xB0, "6C"), (0x2A, "6C")])
+def test_answers_in_parts_are_followed(pki: Pki, flow: str, ins: int, mode: str) -> None:
+    done = run(pki, "default", flow, wrap=_answer_in_parts(ins, mode))
+    assert done.outcome.outcome == ACCEPTED, done.outcome.reason
+    if mode == "61":
+        assert any(apdu[1] == 0xC0 for apdu in done.apdus)
+
+
+@pytest.mark.parametrize("offset", [0x50, 0x400, 0x500, 0x600])
+def test_a_corrupted_certificate_is_rejected_not_raised(pki: Pki, offset: int) -> None:
+    """fuzz rp found a ValueError from cryptography's lazy extension parsing escaping."""
+
+    def wrap(transmit: Transmit) -> Transmit:
+        def corrupt(apdu: bytes) -> bytes:
+            response = transmit(apdu)
+            start = (apdu[2] << 8) | apdu[3]
+            if apdu[1] == 0xB0 and len(apdu) == 5 and start <= offset < start + len(response) - 2:
+                i = offset - start
+                response = response[:i] + bytes([response[i] ^ 0xFF]) + response[i + 1 :]
+            return response
+
+        return corrupt
+
+    outcome = run(pki, "default", "login", wrap=wrap).outcome
+    assert outcome.outcome == REJECTED, outcome

@@ -231,3 +231,11 @@ def test_identity_is_compared_byte_for_byte(persona: str) -> None:
         assert finding.oracle == "identity" and "extracted name" in finding.message
     misread = dict(expected, birth_date=(holder.birth_date + dt.timedelta(days=1)).isoformat())
     assert len(judge_identity(misread, expected)) == 1
+
+
+def test_a_status_word_that_is_not_hex_counts_as_no_response() -> None:
+    records = [
+        {"direction": "command", "apdu": "00 A4 04 0C"},
+        {"direction": "response", "sw": "zz"},
+    ]
+    assert parse_trace(records).exchanges[0].sw is None  # hypothesis found a ValueError here
