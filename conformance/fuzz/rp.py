@@ -64,7 +64,12 @@ from typing import TYPE_CHECKING, Any
 
 from conformance.report import redact_text
 from conformance.rp.adapters import AdapterError
-from conformance.rp.check import SoftwareUnderTest, add_software_arguments, software_from_args
+from conformance.rp.check import (
+    SoftwareUnderTest,
+    add_software_arguments,
+    seconds_argument,
+    software_from_args,
+)
 from conformance.rp.context import ACCEPTED, ERROR, FLOWS, Adapter, Flow, StepContext, StepOutcome
 from conformance.rp.oracles import (
     FAIL,
@@ -935,7 +940,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help=f"how late a delay case answers (default {DEFAULT_DELAY:g})",
     )  # fmt: skip
     parser.add_argument(
-        "--timeout", type=_seconds, default=DEFAULT_TIMEOUT, metavar="SECONDS",
+        "--timeout", type=seconds_argument, default=DEFAULT_TIMEOUT, metavar="SECONDS",
         help=f"time the software gets per run; longer is a HANG (default {DEFAULT_TIMEOUT:g})",
     )  # fmt: skip
     parser.add_argument(
@@ -953,18 +958,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )  # fmt: skip
 
 
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not 0 < value <= 3600:
-        raise argparse.ArgumentTypeError("must be more than 0 and at most 3600 seconds")
-    return value
-
-
 def _delay(text: str) -> float:
-    value = _seconds(text)
+    value = seconds_argument(text)
     if value > MAX_DELAY:
         raise argparse.ArgumentTypeError(f"a delay is at most {MAX_DELAY:g} seconds")
     return value

@@ -275,7 +275,7 @@ def add_rp_check_parser(sub: Any) -> argparse.ArgumentParser:
         help="a scenario ID or prefix (RP-PIN-003, RP-REV); repeatable; default all",
     )  # fmt: skip
     parser.add_argument(
-        "--timeout", type=_positive, default=30.0, metavar="SECONDS",
+        "--timeout", type=seconds_argument, default=30.0, metavar="SECONDS",
         help="time the software gets per step (default 30)",
     )  # fmt: skip
     parser.add_argument(
@@ -325,7 +325,8 @@ def add_software_arguments(parser: argparse.ArgumentParser) -> None:
     )  # fmt: skip
 
 
-def _positive(text: str) -> float:
+def seconds_argument(text: str) -> float:
+    """argparse type: seconds, more than 0 and at most an hour."""
     try:
         value = float(text)
     except ValueError:

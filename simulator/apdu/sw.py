@@ -107,7 +107,7 @@ def describe(sw: int) -> str:
         meaning = f"verification failed, {left} {'try' if left == 1 else 'tries'} left"
     elif sw >> 8 == 0x61:
         count = f"{sw & 0xFF}" if sw & 0xFF else "256 or more"
-        meaning = f"{count} bytes more available (GET RESPONSE)"
+        meaning = f"more bytes available: {count} (GET RESPONSE)"
     elif sw >> 8 == 0x6C:
         meaning = f"wrong Le, exact length is {sw & 0xFF or 256}"
     else:
