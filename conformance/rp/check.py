@@ -381,6 +381,13 @@ def run_rp_check_command(args: argparse.Namespace) -> int:
         workdir = args.workdir or Path(temporary)
         try:
             results = run_scenarios(software, scenarios, workdir, timeout=args.timeout)
+        except ImportError as exc:
+            print(
+                f"mynasim rp-check: error: {exc.name or exc} is not installed; the PC/SC path "
+                "needs pyscard: pip install 'mynasim[pcsc]' (and pcscd, vsmartcard-vpcd)",
+                file=sys.stderr,
+            )
+            return 2
         except Exception as exc:
             print(f"mynasim rp-check: error: the test stack did not start: {exc}", file=sys.stderr)
             return 2

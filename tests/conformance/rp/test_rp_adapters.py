@@ -192,3 +192,18 @@ def test_load_callable() -> None:
         load_callable("no_such_module_x:f")
     with pytest.raises(AdapterError, match="has no"):
         load_callable("conformance.rp.adapters:missing")
+
+
+def test_rp_check_without_pyscard_says_what_to_install(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from conformance.rp import check
+
+    def no_pyscard(*args: object, **kwargs: object) -> list[object]:
+        raise ModuleNotFoundError("No module named 'smartcard'", name="smartcard")
+
+    monkeypatch.setattr(check, "run_scenarios", no_pyscard)
+    from simulator.cli import main
+
+    assert main(["rp-check", "--rp", "reference", "--scenario", "RP-PIN-001"]) == 2
+    assert "pip install 'mynasim[pcsc]'" in capsys.readouterr().err
