@@ -21,7 +21,7 @@ ALLOWED: dict[str, set[str]] = {
     "fs": {"fs", "apdu", "security"},
     "applets": {"applets", "apdu", "fs", "security", "state", "personalization"},
     "card": {"card", "apdu", "applets", "fs", "security", "personalization", "state"},
-    "transport": {"transport", "card", "apdu"},
+    "transport": {"transport", "card", "apdu", "personalization"},
     "service": {"service", "transport", "card", "apdu", "personalization", "state"},
     "revocation": {"revocation", "personalization", "service"},
 }

@@ -5,6 +5,21 @@ naming its PINs and retry counters, the certificate/key/CA files of both JPKI ke
 relative to the persona file), the card identity (ATR, token label and serial), and the holder
 and issuance data the generator (:mod:`.generate`) turns into certificates.
 
+Optional ``[card]`` fields for the interface the card is presented on (issue 9; absent =
+the defaults, so a persona without them is served exactly as before):
+
+- ``interface = "contact" | "contactless"`` (default ``"contact"``). Contactless: served
+  behind a PC/SC part-3 Type B reader (:mod:`simulator.transport.contactless`): its ATR
+  instead of ``atr``, ``FF CA`` answered by the reader, a new random PUPI per insertion.
+  ``mynasim serve --interface`` overrides it for a run.
+- ``contactless_atr``: the reader's ATR, hex (spaces allowed): one of the four known My
+  Number ATRs (:data:`.card_interface.TYPE_B_ATRS`, default the first) or any PC/SC part-3
+  Type B ATR (3B 88 80 01, ATQB application data 4, protocol info 3, MBLI byte, right TCK).
+- ``latency_ms``: milliseconds (0-60000, fractions allowed) added before each of the
+  card's answers on the contactless interface (e.g. near the FWT of the ATR's FWI).
+- ``max_command_bytes``: the longest command APDU the reader carries (5-65544; 261 = short
+  APDUs only, like a phone without extended length); longer ones get 6700 from the reader.
+
 :func:`load_persona` validates everything the card uses and is fast (keys are loaded without
 the expensive RSA consistency check; the public key is compared with the certificate instead).
 Error messages name the file and the field and never contain a PIN or password value.
@@ -31,6 +46,14 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from . import fields
+from .card_interface import (
+    INTERFACES,
+    MAX_COMMAND_BYTES,
+    MAX_LATENCY_MS,
+    TYPE_B_ATRS,
+    CardInterface,
+    parse_type_b_atr,
+)
 from .fields import FieldError, Table
 from .hierarchy import MAX_SERIAL
 from .holder import Holder, parse_holder
@@ -124,6 +147,8 @@ class Persona:
     # the card-info applications (issue 5); None: the card carries none (phone tokens).
     # Not in repr: it holds the My Number, which is also a PIN (照合番号A).
     card_info: CardInfo | None = field(default=None, repr=False)
+    # [card] interface, contactless_atr, latency_ms, max_command_bytes (issue 9)
+    interface: CardInterface = field(default_factory=CardInterface)
 
 
 # ------------------------------------------------------------------------ persona documents
@@ -158,6 +183,7 @@ class PersonaDocument:
     auth: SlotDocument
     sign: SlotDocument
     card_info: CardInfoSpec | None = None  # the [card_info] table (issue 5)
+    interface: CardInterface = field(default_factory=CardInterface)
 
     def slots(self) -> tuple[tuple[str, SlotDocument], tuple[str, SlotDocument]]:
         return (("auth", self.auth), ("sign", self.sign))
@@ -166,7 +192,10 @@ class PersonaDocument:
 _TOP_KEYS = (
     "schema", "name", "description", "card", "pins", "holder", "auth", "sign", "card_info",
 )  # fmt: skip
-_CARD_KEYS = ("atr", "token_label", "token_serial")
+_CARD_KEYS = (
+    "atr", "token_label", "token_serial",
+    "interface", "contactless_atr", "latency_ms", "max_command_bytes",
+)  # fmt: skip
 _PIN_KEYS = ("value", "max_tries", "remaining")
 _SLOT_KEYS = ("present", "certificate", "private_key", "ca_certificate", "issuance", "revocation")
 _ISSUANCE_KEYS = (
@@ -225,6 +254,40 @@ def _token_serial(card: Table) -> str:
     if not _PRINTABLE_ASCII.fullmatch(serial) or len(serial) != 16:
         raise _fail("card", "token_serial", "must be exactly 16 printable ASCII characters")
     return serial
+
+
+def _card_interface(card: Table) -> CardInterface:
+    """The optional interface fields of ``[card]``; absent ones keep CardInterface's defaults
+    (contact, the first of TYPE_B_ATRS, no latency, no command cap)."""
+    text = fields.string(card, "interface", "card") if "interface" in card else "contact"
+    kinds = [kind for kind in INTERFACES if kind == text]
+    if not kinds:
+        raise _fail("card", "interface", "must be 'contact' or 'contactless'")
+    atr = TYPE_B_ATRS[0]
+    if "contactless_atr" in card:
+        text = "".join(fields.string(card, "contactless_atr", "card").split())
+        try:
+            atr = bytes.fromhex(text)
+            parse_type_b_atr(atr)
+        except ValueError as error:
+            known = "; ".join(known.hex(" ").upper() for known in TYPE_B_ATRS)
+            raise _fail(
+                "card", "contactless_atr", f"must be hex ({error}); the known ones: {known}"
+            ) from None
+    latency = 0.0
+    if "latency_ms" in card:
+        value = card["latency_ms"]
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise _fail("card", "latency_ms", "must be a number of milliseconds")
+        if not 0 <= value <= MAX_LATENCY_MS:
+            raise _fail("card", "latency_ms", f"must be 0-{MAX_LATENCY_MS} (milliseconds)")
+        latency = value / 1000
+    max_command = None
+    if "max_command_bytes" in card:
+        max_command = fields.integer_in_range(
+            card, "max_command_bytes", "card", 5, MAX_COMMAND_BYTES
+        )
+    return CardInterface(kinds[0], atr, latency, max_command)
 
 
 def _pin(pins: Table, key: str, pattern: re.Pattern[str], rule: str) -> PinSpec:
@@ -374,6 +437,7 @@ def _parse_document(path: Path, content: bytes, document: Table) -> PersonaDocum
         atr=_atr(card),
         token_label=_token_label(card),
         token_serial=_token_serial(card),
+        interface=_card_interface(card),
         auth_pin=_pin(pins, "auth", _AUTH_PIN, "must be exactly 4 ASCII digits"),
         sign_pin=_pin(pins, "sign", _SIGN_PIN, "must be 6-16 characters of A-Z 0-9"),
         holder=None if holder is None else parse_holder(holder),
@@ -567,4 +631,5 @@ def load_persona(ref: str | os.PathLike[str]) -> Persona:
         auth=auth,
         sign=sign,
         card_info=card_info,
+        interface=document.interface,
     )
