@@ -192,6 +192,9 @@ class VpcdClient:
     once begun before it counts as malformed (None: no limit).
     """
 
+    peer = "vpcd"  # who is at the other end, for log lines
+    after_drop = "reconnecting"  # what the card does once a connection is gone
+
     def __init__(
         self,
         handler: FrameHandler,
@@ -323,28 +326,33 @@ class VpcdClient:
                 return
             self._sock = sock
         self._connected = True
-        log.info("%s: inserted into vpcd at %s:%d", self.name, *self.address)
+        self._log_connected(sock)
         self.on_event("inserted")
         try:
             while True:
                 self._serve_frame(sock)
         except PeerClosed:
             if self._inserted and not self._stop.is_set():
-                log.info("%s: vpcd closed the connection; reconnecting", self.name)
+                log.info("%s: %s closed the connection; %s", self.name, self.peer, self.after_drop)
         except FrameError as exc:
             log.error(
-                "%s: malformed frame from vpcd, closing the connection and reconnecting: %s",
-                self.name, exc,
+                "%s: malformed frame from %s, closing the connection and %s: %s",
+                self.name, self.peer, self.after_drop, exc,
             )  # fmt: skip
             self.on_event("malformed-frame")
         except OSError as exc:
             if self._inserted and not self._stop.is_set():
-                log.warning("%s: connection to vpcd lost: %s", self.name, exc)
+                log.warning(
+                    "%s: connection to %s lost (%s); %s", self.name, self.peer, exc, self.after_drop
+                )
         finally:
             self._connected = False
             self._drop_socket()
             with self.handler.lock:
                 self.handler.card.power_off()  # out of the reader, out of power
+
+    def _log_connected(self, sock: socket.socket) -> None:
+        log.info("%s: inserted into vpcd at %s:%d", self.name, *self.address)
 
     def _serve_frame(self, sock: socket.socket) -> None:
         frame = read_frame(sock, self.frame_timeout)
