@@ -13,7 +13,7 @@ from typing import Any
 
 from conformance.report import FAILING, PASS, VERDICTS, Result, count_verdicts, summary_line
 
-_CSS = """
+REPORT_CSS = """
 body { font-family: system-ui, sans-serif; margin: 2em; color: #222; max-width: 80em; }
 h1 { font-size: 1.5em; } h2 { font-size: 1.2em; margin-top: 2em; } h3 { font-size: 1em; }
 table { border-collapse: collapse; margin: 0.5em 0; }
@@ -30,7 +30,8 @@ code, pre { font-family: ui-monospace, monospace; font-size: 0.9em; }
 """
 
 
-def _e(value: object) -> str:
+def esc(value: object) -> str:
+    """`value` as text safe inside HTML elements and quoted attributes."""
     return escape(str(value), quote=True)
 
 
@@ -39,19 +40,19 @@ def _vclass(verdict: str) -> str:
 
 
 def _verdict(verdict: str) -> str:
-    return f'<span class="{_vclass(verdict)}">{_e(verdict)}</span>'
+    return f'<span class="{_vclass(verdict)}">{esc(verdict)}</span>'
 
 
 def _header(header: dict[str, Any]) -> list[str]:
     rows: list[tuple[str, str]] = []
-    rows.append(("Started", _e(header.get("started", ""))))
-    rows.append(("Finished", _e(header.get("finished", ""))))
+    rows.append(("Started", esc(header.get("started", ""))))
+    rows.append(("Finished", esc(header.get("finished", ""))))
     targets = header.get("targets", [])
     rows.append(
         (
             "Targets",
             "<br>".join(
-                f"<code>{_e(t.get('id'))}</code> ({_e(t.get('kind'))}, "
+                f"<code>{esc(t.get('id'))}</code> ({esc(t.get('kind'))}, "
                 f"{'virtual' if t.get('virtual') else 'real card'})"
                 for t in targets
             )
@@ -62,17 +63,17 @@ def _header(header: dict[str, Any]) -> list[str]:
         (
             "Personas",
             "<br>".join(
-                f"<code>{_e(p.get('name'))}</code> sha256 <code>{_e(p.get('checksum'))}</code>"
+                f"<code>{esc(p.get('name'))}</code> sha256 <code>{esc(p.get('checksum'))}</code>"
                 for p in header.get("personas", [])
             )
             or "(none)",
         )
     )
     versions = header.get("versions", {})
-    rows.append(("Versions", ", ".join(f"{_e(k)} {_e(v)}" for k, v in versions.items())))
+    rows.append(("Versions", ", ".join(f"{esc(k)} {esc(v)}" for k, v in versions.items())))
     options = header.get("options", {})
     if options:
-        rows.append(("Options", ", ".join(f"{_e(k)}={_e(v)}" for k, v in options.items())))
+        rows.append(("Options", ", ".join(f"{esc(k)}={esc(v)}" for k, v in options.items())))
     body = "".join(f"<tr><th>{name}</th><td>{value}</td></tr>" for name, value in rows)
     return [f'<table class="meta">{body}</table>']
 
@@ -84,16 +85,16 @@ def _summary(results: Sequence[Result]) -> list[str]:
     totals = count_verdicts(results)
     columns = [v for v in VERDICTS if v in VERDICTS[:5] or totals[v]]
     columns += sorted(v for v in totals if v not in VERDICTS)
-    head = "".join(f"<th>{_e(v)}</th>" for v in columns)
+    head = "".join(f"<th>{esc(v)}</th>" for v in columns)
     out = [
-        f"<p><strong>{_e(summary_line(totals))}</strong> ({len(results)} in all)</p>",
+        f"<p><strong>{esc(summary_line(totals))}</strong> ({len(results)} in all)</p>",
         f"<table><tr><th>Area</th>{head}<th>Total</th></tr>",
     ]
     for area in sorted(by_area):
         counts = by_area[area]
         cells = "".join(f'<td class="n">{counts[v] or ""}</td>' for v in columns)
         out.append(
-            f"<tr><td><code>{_e(area)}</code></td>{cells}"
+            f"<tr><td><code>{esc(area)}</code></td>{cells}"
             f'<td class="n">{sum(counts.values())}</td></tr>'
         )
     cells = "".join(f'<td class="n"><strong>{totals[v]}</strong></td>' for v in columns)
@@ -111,13 +112,13 @@ def _failures(results: Sequence[Result]) -> list[str]:
         transcript = "\n".join(result.transcript) or "(no APDUs exchanged)"
         out.append(
             '<div class="failure">'
-            f"<h3><code>{_e(result.spec_id)}</code> on <code>{_e(result.target)}</code>: "
+            f"<h3><code>{esc(result.spec_id)}</code> on <code>{esc(result.target)}</code>: "
             f"{_verdict(result.verdict)}</h3>"
-            f"<p>Section {_e(result.section) or '-'} &middot; <code>{_e(result.nodeid)}</code>"
+            f"<p>Section {esc(result.section) or '-'} &middot; <code>{esc(result.nodeid)}</code>"
             f" &middot; {result.duration:.3f} s</p>"
-            f"<p>Message:</p><pre>{_e(result.message)}</pre>"
+            f"<p>Message:</p><pre>{esc(result.message)}</pre>"
             f"<p>APDU transcript (PIN data shown as <code>**</code>):</p>"
-            f"<pre>{_e(transcript)}</pre>"
+            f"<pre>{esc(transcript)}</pre>"
             "</div>"
         )
     return out
@@ -130,9 +131,9 @@ def _full_list(results: Sequence[Result]) -> list[str]:
     for result in sorted(results, key=lambda r: (r.spec_id, r.target or "", r.nodeid)):
         note = "" if result.verdict == PASS else (result.message.splitlines() or [""])[0]
         out.append(
-            f"<tr><td><code>{_e(result.spec_id)}</code></td><td>{_e(result.section)}</td>"
-            f"<td><code>{_e(result.target)}</code></td><td>{_verdict(result.verdict)}</td>"
-            f"<td>{_e(note)}</td></tr>"
+            f"<tr><td><code>{esc(result.spec_id)}</code></td><td>{esc(result.section)}</td>"
+            f"<td><code>{esc(result.target)}</code></td><td>{_verdict(result.verdict)}</td>"
+            f"<td>{esc(note)}</td></tr>"
         )
     out.append("</table>")
     return out
@@ -144,8 +145,8 @@ def render_html(header: dict[str, Any], results: Sequence[Result]) -> str:
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
-        f"<title>{_e(title)}</title><style>{_CSS}</style></head><body>",
-        f"<h1>{_e(title)}</h1>",
+        f"<title>{esc(title)}</title><style>{REPORT_CSS}</style></head><body>",
+        f"<h1>{esc(title)}</h1>",
         *_header(header),
         "<h2>Summary by area</h2>",
         *_summary(results),

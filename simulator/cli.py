@@ -12,7 +12,7 @@ import logging
 import sys
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 from conformance.card_check import add_card_check_parser, run_card_check_command
 from conformance.fuzz.command import add_fuzz_parser, run_fuzz_command
@@ -28,9 +28,15 @@ from simulator.personalization.images import ImageToolError
 from simulator.personalization.persona import PersonaError, builtin_personas, fixtures_root
 from simulator.revocation.command import add_pki_parser, run_pki
 from simulator.service import ctl
-from simulator.service.control import CONTROL_PORT
+from simulator.service.control import CONTROL_PORT, PkiControl
 from simulator.service.ctl import CtlError
-from simulator.service.serve import ServeError, ServeOptions, parse_host_port, run_server
+from simulator.service.serve import (
+    ServeError,
+    ServeOptions,
+    parse_host_port,
+    parse_listen,
+    run_server,
+)
 from simulator.state import StateFileError
 from simulator.transport.vpcd import VPCD_PORT
 
@@ -117,11 +123,73 @@ def _add_serve(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         help="where vpcd listens for slot 0 (default: %(default)s)",
     )  # fmt: skip
     serve.add_argument(
+        "--listen", nargs="?", const="", metavar="[HOST][:PORT]",
+        help="instead of connecting to vpcd, listen for a reader front end such as the "
+        "ACardEmulator phone app (vicc --reversed role): slot n on PORT+n. HOST defaults to "
+        f"127.0.0.1 (adb reverse), PORT to {VPCD_PORT}; 0.0.0.0 or [::] for a phone on the LAN; "
+        "PORT 0: a free port per slot",
+    )  # fmt: skip
+    serve.add_argument(
         "--control", default=f"127.0.0.1:{CONTROL_PORT}", metavar="HOST:PORT|none",
         help="control endpoint, loopback only (default: %(default)s; 'none' to disable)",
     )  # fmt: skip
     serve.add_argument("--trace", type=Path, metavar="FILE", help="APDU trace, JSON lines")
+    serve.add_argument(
+        "--ui", action="store_true",
+        help="serve the card workbench page on the control endpoint (its URL, with the "
+        "run's token, is printed at start)",
+    )  # fmt: skip
+    serve.add_argument(
+        "--ui-open", action="store_true", help="with --ui: open the page in a browser"
+    )
+    serve.add_argument(
+        "--reports", action="append", default=[], type=Path, metavar="DIR",
+        help="with --ui: list the report.html files of this card-check / rp-check report "
+        "folder (or a folder of them) on the page; repeatable",
+    )  # fmt: skip
+    serve.add_argument(
+        "--pki", nargs="?", const="127.0.0.1:35980", metavar="HOST:PORT",
+        help="also serve the test PKI (OCSP, CRLs; as `mynasim pki serve`) here, default "
+        "%(const)s; its clock and failure modes are set through the control endpoint "
+        "(GET/POST /pki) and the workbench",
+    )  # fmt: skip
+    serve.add_argument(
+        "--interface", choices=("contact", "contactless"),
+        help="present every card on this interface, whatever its persona's [card] interface "
+        "says: contactless = a PC/SC part-3 Type B reader (its ATR 3B 88 80 01 ..., FF CA "
+        "answered by the reader, a new PUPI per insertion); see docs/phone/contactless.md",
+    )  # fmt: skip
+    _add_bridge_options(serve)
     serve.add_argument("-v", "--verbose", action="store_true", help="log every connection event")
+
+
+def _add_bridge_options(serve: argparse.ArgumentParser) -> None:
+    """serve's WebSocket APDU bridge (docs/phone/bridge-protocol.md)."""
+    serve.add_argument(
+        "--bridge", metavar="ws://HOST:PORT",
+        help="also serve the WebSocket APDU bridge for phone apps and their tests here "
+        "(e.g. ws://127.0.0.1:8765; port 0: a free one, printed): one connection = one tap of "
+        "a fresh card",
+    )  # fmt: skip
+    serve.add_argument(
+        "--bridge-persona", default="default", metavar="NAME|PATH",
+        help="persona of bridge sessions whose hello names none (default: %(default)s)",
+    )  # fmt: skip
+    serve.add_argument(
+        "--bridge-shared", action="store_true",
+        help="bridge sessions use slot 0's card (its PIN counters, under its lock) instead "
+        "of a fresh card each",
+    )  # fmt: skip
+    serve.add_argument(
+        "--bridge-report", type=Path, metavar="DIR",
+        help="write each bridge session's trace to DIR/<session>.jsonl and an HTML page to "
+        "DIR/<session>.html",
+    )  # fmt: skip
+    serve.add_argument(
+        "--no-vpcd", action="store_true",
+        help="do not connect the cards to vpcd/pcscd (serve only the bridge, the control "
+        "endpoint and --listen front ends)",
+    )  # fmt: skip
 
 
 def _add_ctl(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -129,6 +197,11 @@ def _add_ctl(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     ctl.add_argument(
         "--control", default=f"127.0.0.1:{CONTROL_PORT}", metavar="HOST:PORT",
         help="the server's control endpoint (default: %(default)s)",
+    )  # fmt: skip
+    ctl.add_argument(
+        "--token", metavar="TOKEN",
+        help="the run's control token (default: $MYNASIM_TOKEN, else the token file serve "
+        "wrote for this port in $MYNASIM_RUNTIME_DIR)",
     )  # fmt: skip
     actions = ctl.add_subparsers(dest="action", required=True, metavar="ACTION")
     actions.add_parser("status", help="show every served card")
@@ -144,6 +217,10 @@ def _add_ctl(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "--when", choices=("before", "after"), default="after",
         help="armed removal before the card processes the command, or after (default; the "
         "response is never sent)",
+    )  # fmt: skip
+    remove.add_argument(
+        "--skip", type=int, default=0, metavar="N",
+        help="with --on-ins: let N such commands pass first (--skip 1 removes on the 2nd)",
     )  # fmt: skip
     retries = actions.add_parser("set-retries", help="set a PIN's remaining tries")
     retries.add_argument("pin", help="auth, sign, or a key such as jpki/0018")
@@ -277,36 +354,95 @@ def _run_serve(args: argparse.Namespace) -> int:
         format="%(asctime)s %(levelname)s %(message)s",
     )
     vpcd_host, vpcd_port = parse_host_port(args.vpcd, "--vpcd")
+    listen = None if args.listen is None else parse_listen(args.listen, args.vpcd)
     control = None if args.control == "none" else parse_host_port(args.control, "--control")
     options = ServeOptions(
         personas=args.persona or ["default"],
         states=args.state,
         vpcd_host=vpcd_host,
         vpcd_port=vpcd_port,
+        listen=listen,
         control=control,
         trace=args.trace,
+        interface=args.interface,
+        ui=args.ui or args.ui_open,
+        ui_open=args.ui_open,
+        reports=args.reports,
+        pki=_serve_pki(args),
+        **_bridge_options(args),
     )
     return run_server(options, out=lambda line: print(line, flush=True))
 
 
+def _bridge_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The bridge's ServeOptions; its HTML session pages come from conformance (imported
+    here, lazily: the service layer may not import it)."""
+    if args.bridge is None:
+        if args.bridge_shared or args.bridge_report is not None:
+            raise ServeError("--bridge-shared and --bridge-report need --bridge ws://HOST:PORT")
+        return {"no_vpcd": args.no_vpcd}
+    from simulator.transport.bridge import parse_ws_url
+
+    try:
+        bridge = parse_ws_url(args.bridge)
+    except ValueError as exc:
+        raise ServeError(str(exc)) from None
+    render = None
+    if args.bridge_report is not None:
+        from conformance.trace_report import write_trace_html
+
+        render = write_trace_html
+    return {
+        "bridge": bridge,
+        "bridge_persona": args.bridge_persona,
+        "bridge_shared": args.bridge_shared,
+        "bridge_report": args.bridge_report,
+        "bridge_render": render,
+        "no_vpcd": args.no_vpcd,
+    }
+
+
+def _serve_pki(args: argparse.Namespace) -> PkiControl | None:
+    """serve --pki: the revocation services, built here (the service layer cannot import
+    them), started and stopped by serve."""
+    if args.pki is None:
+        return None
+    from simulator.revocation.inprocess import InProcessPki
+    from simulator.revocation.server import require_loopback_host
+
+    host, port = parse_host_port(args.pki, "--pki")
+    try:
+        require_loopback_host(host)
+        files = [Path(p) for p in args.persona or [] if p not in builtin_personas()]
+        return InProcessPki(host, port, files)
+    except (OSError, ValueError) as exc:
+        raise ServeError(f"--pki {args.pki}: {getattr(exc, 'strerror', None) or exc}") from None
+
+
 def _run_ctl(args: argparse.Namespace) -> int:
     base = args.control if "://" in args.control else f"http://{args.control}"
+
+    def call(method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+        return ctl.call(base, method, path, body, token=args.token)
+
     if args.action == "status":
-        cards = ctl.call(base, "GET", "/status")["cards"]
+        cards = call("GET", "/status")["cards"]
     elif args.action == "set-retries":
         body = {"remaining": args.remaining}
-        cards = [ctl.call(base, "POST", f"/cards/{args.slot}/pins/{args.pin}", body)]
+        cards = [call("POST", f"/cards/{args.slot}/pins/{args.pin}", body)]
     elif args.action == "persona":
         body = ctl.persona_body(args.persona, args.state)
-        cards = [ctl.call(base, "POST", f"/cards/{args.slot}/persona", body)]
+        cards = [call("POST", f"/cards/{args.slot}/persona", body)]
     elif args.action == "fault":
         path, body = _fault_request(args)
-        cards = [ctl.call(base, "POST", f"/cards/{args.slot}{path}", body)]
+        cards = [call("POST", f"/cards/{args.slot}{path}", body)]
     elif args.action == "remove" and args.on_ins:
         body = {"ins": args.on_ins, "when": args.when}
-        cards = [ctl.call(base, "POST", f"/cards/{args.slot}/remove", body)]
+        if args.skip:  # a negative one is refused by the server
+            body["skip"] = args.skip
+        cards = [call("POST", f"/cards/{args.slot}/remove", body)]
     else:
-        cards = [ctl.call(base, "POST", f"/cards/{args.slot}/{args.action}", {})]
+        cards = [call("POST", f"/cards/{args.slot}/{args.action}", {})]
     for card in cards:
         print("\n".join(ctl.format_status(card)))
     return 0

@@ -22,6 +22,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from simulator.service.control_token import TOKEN_HEADER, read_token
+
 ROOT = Path(__file__).resolve().parents[1]
 CONTROL_LINE = re.compile(r"^control: http://127\.0\.0\.1:(\d+)", re.MULTILINE)
 
@@ -131,13 +133,25 @@ def _pythonpath() -> list[str]:
 
 
 def control_request(
-    port: int, method: str, path: str, body: object = None, timeout: float = 10.0
+    port: int,
+    method: str,
+    path: str,
+    body: object = None,
+    timeout: float = 10.0,
+    *,
+    token: str | None = None,
 ) -> tuple[int, Any]:
-    """One request to a serve control endpoint: (HTTP status, the JSON answer)."""
+    """One request to a serve control endpoint: (HTTP status, the JSON answer). It carries
+    the run's token: `token`, else the one serve wrote for this port (control_token), as
+    `mynasim ctl` finds it; token="" sends none."""
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
     try:
         data = None if body is None else json.dumps(body).encode()
-        connection.request(method, path, body=data, headers={"Content-Type": "application/json"})
+        headers = {"Content-Type": "application/json"}
+        token = read_token(port) if token is None else token
+        if token:
+            headers[TOKEN_HEADER] = token
+        connection.request(method, path, body=data, headers=headers)
         response = connection.getresponse()
         return response.status, json.loads(response.read())
     finally:

@@ -432,12 +432,7 @@ class Case:
         ins = f"{self.target.ins:02X}"
         skip = f" --skip {self.skip}" if self.skip else ""
         if self.kind == "removal":
-            if not self.skip:
-                return f"mynasim ctl remove --on-ins {ins}"
-            body = json.dumps(self.removal_body())
-            return (
-                f"curl -s -X POST -d {shlex.quote(body)} http://127.0.0.1:35970/cards/{SLOT}/remove"
-            )
+            return f"mynasim ctl remove --on-ins {ins}{skip}"
         option = {
             "delay": f"--delay {self.delay:g}",
             "sw": f"--sw {fault_sw(self.target)}",

@@ -21,6 +21,7 @@ from simulator.security.pin import Pin
 from simulator.state import (
     CardIdentity,
     MemoryStateStore,
+    PinRecord,
     PinStore,
     StateFileStore,
 )
@@ -130,6 +131,12 @@ class VirtualCard:
     @property
     def session(self) -> Session:
         return self._session
+
+    def pin_records(self) -> dict[str, PinRecord]:
+        """The stored record (counter, changed value as a salted digest) of every PIN whose
+        state differs from the persona's, by key: what a state file holds for this card."""
+        records = {key: self._store.get(key) for key in self.pins()}
+        return {key: record for key, record in records.items() if record is not None}
 
     def pins(self) -> dict[str, Pin]:
         """Every PIN of every application, by key (e.g. ``jpki/0018``), for out-of-band

@@ -1,27 +1,59 @@
-"""`mynasim ctl`: talk to the control endpoint of a running `mynasim serve`."""
+"""`mynasim ctl`: talk to the control endpoint of a running `mynasim serve`.
+
+`call` is the one client of the endpoint (ctl, the conformance stack, the rp harness): it
+sends the run's token, found by the endpoint's port in the runtime folder (see
+control_token), unless one is given (`--token`, MYNASIM_TOKEN).
+"""
 
 from __future__ import annotations
 
+import ipaddress
 import json
+import os
 import urllib.error
+import urllib.parse
 import urllib.request
 from pathlib import Path
 from typing import Any
 
 from simulator.personalization.persona import builtin_personas
+from simulator.service.control_token import TOKEN_ENV, TOKEN_HEADER, read_token
 
 
 class CtlError(RuntimeError):
     """The control endpoint could not be reached or refused the request."""
 
 
-def call(base: str, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+def token_for(base: str) -> str | None:
+    """The token to send to the endpoint at `base`: MYNASIM_TOKEN, else the token file of
+    its port; never for an endpoint that is not on loopback (the token stays on this host)."""
+    parts = urllib.parse.urlsplit(base if "://" in base else f"http://{base}")
+    host = parts.hostname or ""
+    try:
+        loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
+        port = parts.port
+    except ValueError:
+        return None
+    if not loopback:
+        return None
+    return os.environ.get(TOKEN_ENV) or (read_token(port) if port else None)
+
+
+def call(
+    base: str,
+    method: str,
+    path: str,
+    body: dict[str, Any] | None = None,
+    *,
+    token: str | None = None,
+) -> Any:
     data = None if body is None else json.dumps(body).encode()
+    headers = {"Content-Type": "application/json"}
+    token = token or token_for(base)
+    if token:
+        headers[TOKEN_HEADER] = token
     request = urllib.request.Request(  # noqa: S310 - the URL is built from HOST:PORT
-        base.rstrip("/") + path,
-        data=data,
-        method=method,
-        headers={"Content-Type": "application/json"},
+        base.rstrip("/") + path, data=data, method=method, headers=headers
     )
     try:
         with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
@@ -44,7 +76,7 @@ def format_status(card: dict[str, Any]) -> list[str]:
     lines = [
         f"slot {card['slot']}: persona {card['persona']!r} (token serial {card['token_serial']}), "
         f"{where}, {link}, {'powered' if card['powered'] else 'unpowered'}",
-        f"  vpcd {card['vpcd']}; selected application: {card['selected'] or 'none (MF)'}",
+        f"  vpcd {card['vpcd']}; selected application: {_application(card)}",
     ]
     for key, pin in card["pins"].items():
         state = "BLOCKED" if pin["blocked"] else f"{pin['remaining']}/{pin['max']} tries left"
@@ -69,6 +101,13 @@ def format_status(card: dict[str, Any]) -> list[str]:
             "for GET RESPONSE"
         )
     return lines
+
+
+def _application(card: dict[str, Any]) -> str:
+    if not card["selected"]:
+        return "none (MF)"
+    name = card.get("application")
+    return f"{name} ({card['selected']})" if name else str(card["selected"])
 
 
 def _skipping(skip: int) -> str:

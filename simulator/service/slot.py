@@ -11,7 +11,9 @@ from typing import Any, TypeGuard
 from simulator.apdu.command import CommandApdu
 from simulator.apdu.errors import MalformedApduError
 from simulator.card import VirtualCard
-from simulator.service.trace import TraceWriter, command_record, event_record, response_record
+from simulator.service.trace import TraceSink, command_record, event_record, response_record
+from simulator.state import StateFileStore
+from simulator.transport.contactless import ContactlessReader, reader_for
 from simulator.transport.vpcd import (
     GET_ATR,
     POWER_OFF,
@@ -21,6 +23,7 @@ from simulator.transport.vpcd import (
     FrameHandler,
     VpcdClient,
 )
+from simulator.transport.vpcd_listen import VpcdListener, format_address
 
 PIN_ALIASES = {"auth": "jpki/0018", "sign": "jpki/001B"}
 INS_NAMES = {"verify": 0x20, "sign": 0x2A, "read-binary": 0xB0, "select": 0xA4}
@@ -247,13 +250,18 @@ class SlotFrameHandler(FrameHandler):
 
     def apdu(self, apdu: bytes) -> bytes:
         with self.lock:
-            answer = self.slot._get_response(apdu)
+            reader = self.slot.reader  # contactless: the reader answers CLA FF itself
+            answer = None if reader is None else reader.intercept(apdu)
+            if answer is None:
+                answer = self.slot._get_response(apdu)
             return answer if answer is not None else self._transmit(apdu)
 
     def control(self, code: int) -> bytes | None:
         if code != GET_ATR:  # power off / on / reset: a pending chain is gone
             with self.lock:
                 self.slot._withheld = None
+        elif self.slot.reader is not None:  # contactless: the ATR the reader builds
+            return self.slot.reader.atr
         return super().control(code)
 
 
@@ -266,12 +274,15 @@ class CardSlot:
         port: int,
         *,
         state: Path | None = None,
-        trace: TraceWriter | None = None,
+        trace: TraceSink | None = None,
         reinsert_delay: float | None = None,
         peers: Sequence[CardSlot] = (),
+        listen: bool = False,
+        interface: str | None = None,
     ) -> None:
         """`peers`: the slots served beside this one (it may be among them); a persona
-        switch refuses their cards' identities."""
+        switch refuses their cards' identities. `listen`: wait on host:port for a reader
+        front end (VpcdListener, ACardEmulator) instead of connecting to vpcd there."""
         self.index = index
         self.card = card
         self.state = state
@@ -281,11 +292,16 @@ class CardSlot:
         self._armed: ArmedRemoval | None = None
         self._faults: list[ArmedFault] = []
         self._withheld: Withheld | None = None  # chain61: data left for GET RESPONSE
+        # `interface` ("contact"/"contactless") overrides the personas' [card] interface;
+        # contactless: a PC/SC part-3 reader in front of the card (ATR, FF CA, latency)
+        self.interface = interface
+        self.reader: ContactlessReader | None = reader_for(card.persona.interface, interface)
         options: dict[str, Any] = {}
         if reinsert_delay is not None:
             options["reinsert_delay"] = reinsert_delay
         self.handler = SlotFrameHandler(self)
-        self.client = VpcdClient(
+        transport = VpcdListener if listen else VpcdClient
+        self.client = transport(
             self.handler,
             host,
             port,
@@ -346,6 +362,7 @@ class CardSlot:
                 if old.powered:
                     card.power_on()
                 self.card = self.handler.card = card
+                self.reader = reader_for(card.persona.interface, self.interface)  # new PUPI
                 self.state = state
                 self._armed = None
                 self._faults = []
@@ -360,6 +377,21 @@ class CardSlot:
             if self.card.powered:
                 self.card.reset()
         self._on_event("reset (control)")
+
+    def save_state(self, path: Path) -> None:
+        """Write the card's current state (retry counters, changed PINs as salted digests)
+        to a state file that `--state` / a persona switch loads again. An existing file is
+        replaced only if it is a state file of this card (StateFileError otherwise, also
+        while another card holds it)."""
+        with self.lock:
+            card = self.card
+            records = card.pin_records()
+        store = StateFileStore(path, VirtualCard.identity_of(card.persona))
+        try:
+            for key, record in records.items():
+                store.put(key, record)
+        finally:
+            store.close()
 
     def set_remaining(self, pin: str, remaining: int) -> None:
         key = PIN_ALIASES.get(pin, pin)
@@ -382,17 +414,22 @@ class CardSlot:
             }
             powered = card.powered
             state = self.state
+            reader = self.reader
         persona = card.persona
         return {
             "slot": self.index,
             "persona": persona.name,
             "token_serial": persona.token_serial,
-            "atr": card.atr.hex(" ").upper(),
-            "vpcd": "{}:{}".format(*self.client.address),
+            "atr": (card.atr if reader is None else reader.atr).hex(" ").upper(),
+            "interface": "contact" if reader is None else "contactless",
+            "uid": None if reader is None else reader.uid,  # the PUPI of this tap
+            "vpcd": ("listen " if isinstance(self.client, VpcdListener) else "")
+            + format_address(*self.client.address),
             "inserted": self.client.inserted,
             "connected": self.client.connected,
             "powered": powered,
             "selected": None if selected is None else selected.aid.hex().upper(),
+            "application": None if selected is None else selected.name,  # JPKI, text, ...
             "state": str(state) if state else None,
             "armed_removal": None if armed is None else armed.as_status(),
             "faults": faults,
@@ -419,6 +456,11 @@ class CardSlot:
         return "drop" if armed.when == "before" else "tear"
 
     def _after_apdu(self, apdu: bytes, response: bytes) -> bytes | None:
+        reader = self.reader  # contactless latency: on the card's answers, not the reader's
+        if reader is not None and reader.latency and reader.intercept(apdu) is None:
+            if not self.client.hold(reader.latency):
+                self._on_event("contactless: answer not sent (card left during the latency)")
+                return None
         if not self._faults:  # the common case, without taking the lock
             return response
         with self.lock:
@@ -500,6 +542,8 @@ class CardSlot:
     def _on_event(self, event: str) -> None:
         if event in ("inserted", "removed"):  # a new session: no chain61 data left over
             self._withheld = None  # (no lock: callers may hold it; one store is atomic)
+        if event == "inserted" and self.reader is not None:
+            self.reader.tap()  # contactless: every tap a new PUPI
         if self.trace is not None:
             self.trace.write(event_record(self.index, event))
 

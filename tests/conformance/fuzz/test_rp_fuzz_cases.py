@@ -265,12 +265,7 @@ def test_an_sw_case_never_sends_the_baseline_sw() -> None:
         ("READ BINARY#2", "wrong-le", "mynasim ctl fault --ins B0 --skip 1 --wrong-le"),
         ("READ BINARY#2", "der", "mynasim ctl fault --ins B0 --skip 1 --der"),
         ("COMPUTE DIGITAL SIGNATURE#1", "removal", "mynasim ctl remove --on-ins 2A"),
-        (
-            "READ BINARY#2",
-            "removal",
-            'curl -s -X POST -d \'{"ins": "B0", "when": "after", "skip": 1}\' '
-            "http://127.0.0.1:35970/cards/0/remove",
-        ),
+        ("READ BINARY#2", "removal", "mynasim ctl remove --on-ins B0 --skip 1"),
     ],
 )
 def test_ctl_lines(label: str, kind: str, line: str) -> None:

@@ -22,6 +22,7 @@ from simulator import VirtualCard, load_persona
 from simulator.cli import main
 from simulator.personalization.persona import Persona
 from simulator.service.control import MAX_BODY, ControlServer, require_loopback
+from simulator.service.control_token import TOKEN_HEADER, read_token
 from simulator.service.slot import CardSlot
 
 TIMEOUT = 5.0
@@ -63,7 +64,8 @@ def request(
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=TIMEOUT)
     try:
         data = raw if raw is not None else None if body is None else json.dumps(body).encode()
-        connection.request(method, path, body=data, headers={"Content-Type": "application/json"})
+        headers = {"Content-Type": "application/json", TOKEN_HEADER: read_token(port) or ""}
+        connection.request(method, path, body=data, headers=headers)
         response = connection.getresponse()
         payload = response.read()
         assert response.getheader("Content-Type", "").startswith("application/json")
@@ -81,6 +83,11 @@ def raw_request(port: int, head: bytes) -> bytes:
         while chunk := sock.recv(4096):
             answer += chunk
         return answer
+
+
+def token_line(port: int) -> bytes:
+    """The token header of the endpoint on `port`, for hand-made requests."""
+    return f"{TOKEN_HEADER}: {read_token(port)}".encode()
 
 
 def pin_query(card: VirtualCard, fid: int) -> int:
@@ -225,7 +232,8 @@ def test_a_bad_content_length_is_answered(port: int, length: bytes) -> None:
     """Answered, not read to the end of the stream (-1) nor dropped (a traceback)."""
     answer = raw_request(
         port,
-        b"POST /cards/0/reset HTTP/1.1\r\nHost: x\r\nContent-Length: " + length + b"\r\n\r\n{}",
+        b"POST /cards/0/reset HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n%s\r\nContent-Length: %s\r\n\r\n{}"
+        % (port, token_line(port), length),
     )
     status_line = answer.split(b"\r\n", 1)[0]
     assert status_line.split()[1:2] in ([b"400"], [b"413"]), answer[:200]
@@ -234,7 +242,9 @@ def test_a_bad_content_length_is_answered(port: int, length: bytes) -> None:
 
 def test_an_odd_slot_number_is_404(port: int) -> None:
     for slot in (b"\xb2", b"\xb9"):  # latin-1 superscript two and one: str.isdigit() is True
-        answer = raw_request(port, b"POST /cards/" + slot + b"/reset HTTP/1.0\r\n\r\n")
+        answer = raw_request(
+            port, b"POST /cards/" + slot + b"/reset HTTP/1.0\r\n" + token_line(port) + b"\r\n\r\n"
+        )
         assert answer.split(b"\r\n", 1)[0].split()[1:2] == [b"404"], answer[:200]
 
 
