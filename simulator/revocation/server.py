@@ -13,10 +13,10 @@ from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 
-from simulator.service.loopback import LoopbackHttpServer, require_loopback
+from simulator.service.loopback import LoopbackHttpServer, Reply, require_loopback
 
 from .ocsp import MAX_REQUEST
-from .service import ControlRequestError, Reply, RevocationService, text_reply
+from .service import ControlRequestError, RevocationService, text_reply
 
 log = logging.getLogger("simulator.revocation.server")
 

@@ -22,10 +22,11 @@ import datetime as dt
 import threading
 import urllib.parse
 from collections import Counter
-from dataclasses import dataclass
 from enum import StrEnum
 from http import HTTPStatus
 from typing import Any, TypeVar
+
+from simulator.service.loopback import Reply
 
 from .clock import Clock, ClockError, format_instant, parse_instant
 from .crl import CrlPublisher, crl_path
@@ -47,14 +48,6 @@ _Mode = TypeVar("_Mode", bound=StrEnum)
 
 class ControlRequestError(ValueError):
     """A control request the service refuses (HTTP 400); the message says why."""
-
-
-@dataclass(frozen=True)
-class Reply:
-    status: HTTPStatus
-    content_type: str
-    body: bytes
-    headers: tuple[tuple[str, str], ...] = ()
 
 
 def text_reply(status: HTTPStatus, text: str, *headers: tuple[str, str]) -> Reply:

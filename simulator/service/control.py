@@ -54,7 +54,7 @@ from simulator.service.control_token import (
     same_token,
     write_token,
 )
-from simulator.service.loopback import LoopbackHttpServer, require_loopback
+from simulator.service.loopback import LoopbackHttpServer, Reply, require_loopback
 from simulator.service.slot import FAULT_KINDS, INS_NAMES, CardSlot, parse_ins
 from simulator.service.trace import TraceHub, describe_command
 
@@ -71,16 +71,6 @@ class ControlError(Exception):
     def __init__(self, status: HTTPStatus, message: str) -> None:
         super().__init__(message)
         self.status = status
-
-
-@dataclass(frozen=True)
-class Reply:
-    """An answer that is not JSON (a page, a script, a download)."""
-
-    status: HTTPStatus
-    content_type: str
-    body: bytes
-    headers: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)

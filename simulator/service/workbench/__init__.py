@@ -23,7 +23,8 @@ from pathlib import Path
 from typing import Any
 
 from simulator.personalization.persona import builtin_personas
-from simulator.service.control import UNHANDLED, ControlError, Reply, Request
+from simulator.service.control import UNHANDLED, ControlError, Request
+from simulator.service.loopback import Reply
 from simulator.service.workbench.page import render_page
 from simulator.service.workbench.reports import REPORT_POLICY, ReportError, ReportShelf
 
