@@ -103,6 +103,11 @@ class PkiControl(Protocol):
     def control_post(self, body: dict[str, Any]) -> dict[str, Any]: ...  # ValueError: refused
 
 
+def pki_state(pki: PkiControl) -> dict[str, Any]:
+    """What GET /pki answers and the workbench shows: the PKI's URL, clock and modes."""
+    return {"url": pki.url, **pki.control_get()}
+
+
 class ControlServer(LoopbackHttpServer):
     """`token`: the run's token (default: a new random one), written to the token file while
     the endpoint runs; `hub`: the trace records GET /trace serves."""
@@ -179,7 +184,7 @@ class ControlServer(LoopbackHttpServer):
         if path == "/trace":
             return self._trace(request.query)
         if path == "/pki" and self.pki is not None:
-            return {"url": self.pki.url, **self.pki.control_get()}
+            return pki_state(self.pki)
         parts = path.strip("/").split("/")
         if len(parts) == 3 and parts[0] == "cards" and parts[2] == "state":
             if not request.authorized:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import signal
@@ -13,7 +14,7 @@ from types import FrameType
 
 from simulator.personalization.persona import builtin_personas
 from simulator.service.bridge_session import BridgeTraces, Renderer, own_cards, shared_card
-from simulator.service.control import ControlServer, Extension, PkiControl
+from simulator.service.control import ControlServer, Extension, PkiControl, pki_state
 from simulator.service.slot import CardSlot, IdentityClashError, build_card
 from simulator.service.trace import TraceHub, TraceSink, TraceTee, TraceWriter
 from simulator.transport.bridge import BridgeServer
@@ -243,10 +244,11 @@ class Server:
             return []
         from simulator.service.workbench import Workbench
 
+        pki = self.options.pki
         return [
             Workbench(
                 lambda: [slot.status() for slot in self.slots],
-                pki=None if self.options.pki is None else self.options.pki.control_get,
+                pki=None if pki is None else functools.partial(pki_state, pki),
                 reports=self.options.reports,
             )
         ]

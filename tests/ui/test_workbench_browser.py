@@ -259,6 +259,8 @@ def test_switch_persona_and_save_and_load_a_state(
 
 
 def test_pki_clock_and_modes_from_the_page(served: Served, page: Page) -> None:
+    link = page.locator("#pki h2 a")  # where the PKI serves OCSP and the CRLs
+    expect(link).to_have_text(f"http://127.0.0.1:{served.pki_port}")
     page.fill("#pki-now", "2031-05-06T07:08:09Z")
     page.select_option("#pki-ocsp", "unavailable")
     page.select_option("#pki-crl", "stale")

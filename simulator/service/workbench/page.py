@@ -15,6 +15,11 @@ PIN_LABELS = {
     "jpki/0018": "JPKI user authentication PIN (auth)",
     "jpki/001B": "JPKI signature password (sign)",
     "text/0011": "card-info input support PIN",
+    "text/0014": "card-info input support: 照合番号A (My Number)",
+    "text/0015": "card-info input support: 照合番号B (birth, expiry, code)",
+    "surface/0011": "card surface: birth-date key",
+    "surface/0012": "card surface: 照合番号B (birth, expiry, code)",
+    "surface/0013": "card surface: 照合番号A (My Number)",
     "juki/001C": "residence record PIN",
     "common/001C": "common PIN",
 }

@@ -5,6 +5,7 @@ the slots' vpcd clients are never started."""
 from __future__ import annotations
 
 import dataclasses
+import functools
 import http.client
 import json
 import re
@@ -19,7 +20,7 @@ from card_helpers import tx
 from simulator import VirtualCard, load_persona
 from simulator.personalization.persona import PinSpec, builtin_personas
 from simulator.revocation.inprocess import InProcessPki
-from simulator.service.control import ControlServer
+from simulator.service.control import ControlServer, pki_state
 from simulator.service.control_token import TOKEN_HEADER, read_token, token_path
 from simulator.service.slot import CardSlot
 from simulator.service.trace import TraceHub
@@ -103,7 +104,9 @@ def server(pki: InProcessPki, reports: Path) -> Iterator[ControlServer]:
     own slots and trace hub."""
     holder: list[ControlServer] = []
     workbench = Workbench(
-        lambda: [slot.status() for slot in holder[0].slots], pki=pki.control_get, reports=[reports]
+        lambda: [slot.status() for slot in holder[0].slots],
+        pki=functools.partial(pki_state, pki),
+        reports=[reports],
     )
     control = ControlServer([], "127.0.0.1", 0, extensions=[workbench], pki=pki)
     holder.append(control)
@@ -196,7 +199,7 @@ def test_a_post_from_a_foreign_origin_is_refused_even_with_the_token(
 # -- the page ----------------------------------------------------------------------------
 
 
-def test_the_page_shows_every_card(endpoint: Endpoint) -> None:
+def test_the_page_shows_every_card(endpoint: Endpoint, pki: InProcessPki) -> None:
     endpoint.apdu(0, "00A4040C0AD392F000260100000001")
     status, headers, body = endpoint.request("GET", "/", token="")
     assert status == 200
@@ -212,6 +215,7 @@ def test_the_page_shows_every_card(endpoint: Endpoint) -> None:
         assert f'<option value="{name}"' in page
     assert "/reports/0/card-suite/report.html" in page
     assert 'id="pki"' in page and 'value="tryLater"' in page
+    assert f'OCSP and CRLs at <a href="{pki.url}/">' in page
     assert endpoint.server.token not in page  # the token only travels in the URL fragment
 
 

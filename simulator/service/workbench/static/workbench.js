@@ -197,7 +197,11 @@ function traceRow(item) {
   const record = item.record;
   const row = document.createElement("tr");
   row.record = record;
-  row.dataset.slot = String(record.slot);
+  // a served slot ("0") or a bridge session ("bridge b1"; "bridge b1 (slot 0)" when shared)
+  const where = record.session
+    ? `bridge ${record.session}${record.slot === null || record.slot === undefined ? "" : ` (slot ${record.slot})`}`
+    : String(record.slot);
+  row.dataset.slot = record.session ? `bridge ${record.session}` : String(record.slot);
   row.className = record.direction;
   const time = (record.time || "").replace(/^.*T/, "").replace("Z", "");
   let name = "";
@@ -206,9 +210,9 @@ function traceRow(item) {
   let meaning = "";
   if (record.direction === "command") {
     name = item.name || "";
-    state.lastCommand[record.slot] = { name, row };
+    state.lastCommand[where] = { name, row };
   } else if (record.direction === "response") {
-    const command = state.lastCommand[record.slot];
+    const command = state.lastCommand[where];
     name = command ? command.name : "";
     sw = record.sw || "";
     meaning = record.meaning || "";
@@ -216,7 +220,7 @@ function traceRow(item) {
       command.row.dataset.sw = sw;
       command.row.querySelector(".sw").textContent = sw;
       command.row.querySelector(".meaning").textContent = meaning;
-      state.lastCommand[record.slot] = null;
+      state.lastCommand[where] = null;
     }
     if (sw && sw !== "9000" && !sw.startsWith("61")) row.classList.add("bad");
   } else {
@@ -228,7 +232,7 @@ function traceRow(item) {
   const arrow = { command: ">", response: "<", event: "*" }[record.direction] || "";
   row.append(
     cell(time),
-    cell(String(record.slot)),
+    cell(where),
     cell(arrow),
     cell(name, "name"),
     cell(apdu, "apdu"),
