@@ -72,12 +72,21 @@ def call(
 
 def format_status(card: dict[str, Any]) -> list[str]:
     where = "inserted" if card["inserted"] else "REMOVED"
-    link = "connected to vpcd" if card["connected"] else "not connected to vpcd"
+    listening = str(card["vpcd"]).startswith("listen ")
+    peer = "a reader front end" if listening else "vpcd"
+    link = f"connected to {peer}" if card["connected"] else f"not connected to {peer}"
+    address = (
+        f"listening on {card['vpcd'].removeprefix('listen ')}"
+        if listening
+        else f"vpcd {card['vpcd']}"
+    )
     lines = [
         f"slot {card['slot']}: persona {card['persona']!r} (token serial {card['token_serial']}), "
         f"{where}, {link}, {'powered' if card['powered'] else 'unpowered'}",
-        f"  vpcd {card['vpcd']}; selected application: {_application(card)}",
+        f"  {address}; selected application: {_application(card)}",
     ]
+    if card.get("interface") == "contactless":
+        lines.append(f"  contactless: reader ATR {card['atr']}, PUPI {card.get('uid')}")
     for key, pin in card["pins"].items():
         state = "BLOCKED" if pin["blocked"] else f"{pin['remaining']}/{pin['max']} tries left"
         lines.append(f"  PIN {key}: {state}")

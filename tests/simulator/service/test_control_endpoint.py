@@ -23,6 +23,7 @@ from simulator.cli import main
 from simulator.personalization.persona import Persona
 from simulator.service.control import MAX_BODY, ControlServer, require_loopback
 from simulator.service.control_token import TOKEN_HEADER, read_token
+from simulator.service.ctl import format_status
 from simulator.service.slot import CardSlot
 
 TIMEOUT = 5.0
@@ -349,6 +350,21 @@ def test_ctl_status(port: int, capsys: pytest.CaptureFixture[str]) -> None:
     assert "  PIN jpki/0018: 3/3 tries left" in lines
     assert "  PIN jpki/001B: 5/5 tries left" in lines
     assert any(line.startswith("slot 1: persona 'android'") for line in lines)
+
+
+def test_ctl_status_of_a_listening_contactless_slot() -> None:
+    card = VirtualCard.from_persona("default", strict=False)
+    slot = CardSlot(0, card, "127.0.0.1", 35999, listen=True, interface="contactless")
+    try:
+        lines = format_status(slot.status())
+    finally:
+        card.close()
+    assert lines[0].endswith("inserted, not connected to a reader front end, unpowered")
+    assert lines[1] == "  listening on 127.0.0.1:35999; selected application: none (MF)"
+    assert slot.reader is not None
+    assert lines[2] == (
+        f"  contactless: reader ATR 3B 88 80 01 00 00 05 E0 B3 81 A1 00 7F, PUPI {slot.reader.uid}"
+    )
 
 
 def test_ctl_set_retries(
