@@ -41,12 +41,14 @@ _SESSION_FILE = re.compile(r"b(\d+)\.jsonl")
 
 def _session_card(card: VirtualCard, override: str | None, **fields: Any) -> SessionCard:
     """The card's own interface (the persona's `[card] interface`, or serve's --interface
-    `override`): contact, or contactless Type B with the persona's contactless ATR."""
+    `override`): contact, or contactless Type B with the persona's contactless ATR; and the
+    persona's latency_ms on every answer of the card (a phone always reads over RF)."""
     interface = card.persona.interface
     contactless = (override or interface.kind) == "contactless"
     return SessionCard(
         interface="contactless-b" if contactless else "contact",
         contactless_atr=interface.contactless_atr,
+        latency=interface.latency,  # a phone reads over RF: on every profile
         **fields,
     )
 

@@ -92,6 +92,7 @@ class SessionCard:
     interface: str = "contact"  # the card's own interface (profiles.INTERFACES)
     contactless_atr: bytes = TYPE_B_ATRS[0]  # the ATR a reader builds from its ATQB
     slot: int | None = None  # the served slot it belongs to (--bridge-shared), else None
+    latency: float = 0.0  # seconds each answer of the card takes on the RF (latency_ms)
     release: Callable[[], None] = lambda: None  # called once when the session ends
 
 
@@ -234,6 +235,8 @@ class _Link:
             if not card.powered:  # a served card powered off by its reader meanwhile
                 card.power_on()
             response = card.transmit(apdu)
+        if self.card.latency:  # a slow card or a slow RF link (outside the lock)
+            time.sleep(self.card.latency)
         self.commands += 1
         if self.trace is not None:
             self.trace.response(response, origin)

@@ -116,6 +116,35 @@ def test_hello_persona_and_default(tmp_path: Path) -> None:
             assert card["persona"] == "ios"
 
 
+def test_the_personas_latency_delays_every_answer_of_the_card(tmp_path: Path) -> None:
+    import shutil
+
+    from simulator.personalization import fixtures_root
+    from simulator.personalization.persona import builtin_personas
+    from simulator.service.bridge_session import own_cards
+
+    root = tmp_path / "fixtures"
+    shutil.copytree(fixtures_root(), root)
+    persona = root / "personas" / "default.toml"
+    text = persona.read_text(encoding="utf-8")
+    anchor = 'token_serial = "0000000099000001"'
+    persona.write_text(text.replace(anchor, anchor + "\nlatency_ms = 300", 1), encoding="utf-8")
+    cards = own_cards(str(persona), builtin_personas())
+    with running_bridge(tmp_path, cards, default_persona=str(persona)) as server:
+        with session(server.url, "android-isodep") as (ws, _card):
+            start = time.monotonic()
+            ws.send(bytes.fromhex(SELECT_JPKI))
+            assert ws.recv() == b"\x90\x00"
+            assert time.monotonic() - start >= 0.3  # the card's answer came 300 ms late
+        with session(server.url, "android-hce", persona="default") as (ws, _card):
+            start = time.monotonic()
+            ws.send(bytes.fromhex("00B0000004"))  # answered by the OS (6F00): no card delay
+            assert ws.recv() == b"\x6f\x00"
+            ws.send(bytes.fromhex(SELECT_JPKI))  # a persona without latency
+            assert ws.recv() == b"\x90\x00"
+            assert time.monotonic() - start < 0.3
+
+
 @pytest.mark.parametrize(
     ("frame", "words"),
     [
