@@ -75,11 +75,12 @@ def format_status(card: dict[str, Any]) -> list[str]:
     listening = str(card["vpcd"]).startswith("listen ")
     peer = "a reader front end" if listening else "vpcd"
     link = f"connected to {peer}" if card["connected"] else f"not connected to {peer}"
-    address = (
-        f"listening on {card['vpcd'].removeprefix('listen ')}"
-        if listening
-        else f"vpcd {card['vpcd']}"
-    )
+    if card["vpcd"] is None:  # serve --no-vpcd
+        link, address = "no reader link", "bridge only (--no-vpcd)"
+    elif listening:
+        address = f"listening on {card['vpcd'].removeprefix('listen ')}"
+    else:
+        address = f"vpcd {card['vpcd']}"
     lines = [
         f"slot {card['slot']}: persona {card['persona']!r} (token serial {card['token_serial']}), "
         f"{where}, {link}, {'powered' if card['powered'] else 'unpowered'}",

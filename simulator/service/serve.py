@@ -207,7 +207,8 @@ class Server:
     def start(self) -> None:
         for slot in self.slots:
             if self.options.no_vpcd and not isinstance(slot.client, VpcdListener):
-                continue  # --no-vpcd: the card is reached through the bridge only
+                slot.detached = True  # --no-vpcd: the card is reached through the bridge only
+                continue
             try:
                 slot.client.start()
             except OSError as exc:  # a listening slot whose port is taken

@@ -300,6 +300,7 @@ class CardSlot:
         if reinsert_delay is not None:
             options["reinsert_delay"] = reinsert_delay
         self.handler = SlotFrameHandler(self)
+        self.detached = False  # serve --no-vpcd: never connected to vpcd (bridge only)
         transport = VpcdListener if listen else VpcdClient
         self.client = transport(
             self.handler,
@@ -423,7 +424,9 @@ class CardSlot:
             "atr": (card.atr if reader is None else reader.atr).hex(" ").upper(),
             "interface": "contact" if reader is None else "contactless",
             "uid": None if reader is None else reader.uid,  # the PUPI of this tap
-            "vpcd": ("listen " if isinstance(self.client, VpcdListener) else "")
+            "vpcd": None  # --no-vpcd: no reader link at all
+            if self.detached
+            else ("listen " if isinstance(self.client, VpcdListener) else "")
             + format_address(*self.client.address),
             "inserted": self.client.inserted,
             "connected": self.client.connected,

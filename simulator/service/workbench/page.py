@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from html import escape
 from typing import Any
 
+NO_VPCD = "none: bridge only (--no-vpcd)"  # workbench.js shows the same words
 PIN_LABELS = {
     "jpki/0018": "JPKI user authentication PIN (auth)",
     "jpki/001B": "JPKI signature password (sign)",
@@ -114,7 +115,7 @@ def _card_section(card: dict[str, Any], personas: Sequence[str]) -> str:
             ("persona", "persona", card["persona"]),
             ("token_serial", "token serial", card["token_serial"]),
             ("atr", "ATR", card["atr"]),
-            ("vpcd", "reader link", card["vpcd"]),
+            ("vpcd", "reader link", card["vpcd"] or NO_VPCD),
             ("inserted", "card", "inserted" if card["inserted"] else "REMOVED"),
             ("connected", "connected", "yes" if card["connected"] else "no"),
             ("powered", "powered", "yes" if card["powered"] else "no"),

@@ -217,6 +217,10 @@ def test_the_page_shows_every_card(endpoint: Endpoint, pki: InProcessPki) -> Non
     assert 'id="pki"' in page and 'value="tryLater"' in page
     assert f'OCSP and CRLs at <a href="{pki.url}/">' in page
     assert endpoint.server.token not in page  # the token only travels in the URL fragment
+    assert '<td data-field="vpcd">127.0.0.1:' in page
+    endpoint.slots[1].detached = True  # as serve --no-vpcd leaves it
+    page = endpoint.request("GET", "/", token="")[2].decode()
+    assert page.count('<td data-field="vpcd">none: bridge only (--no-vpcd)<') == 1
 
 
 def test_static_files(endpoint: Endpoint) -> None:

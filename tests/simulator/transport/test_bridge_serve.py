@@ -28,6 +28,15 @@ def _url(serve: ServeProcess) -> str:
     return f"ws://127.0.0.1:{serve.wait_for_stdout(BRIDGE_LINE).group(1)}"
 
 
+def _ctl(control: int, *args: str) -> str:
+    done = subprocess.run(
+        [sys.executable, "-m", "simulator", "ctl", "--control", f"127.0.0.1:{control}", *args],
+        capture_output=True, text=True, timeout=30, cwd=ROOT,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done.stdout
+
+
 def _wait_for(path: Path, serve: ServeProcess) -> None:
     deadline = time.monotonic() + 15
     while not path.exists():
@@ -92,6 +101,10 @@ def test_serve_bridge_shared_uses_slot_0s_card(tmp_path: Path) -> None:
         status, body = control_request(control, "GET", "/status")
         assert status == 200
         assert body["cards"][0]["pins"]["jpki/0018"]["remaining"] == 2
+        assert body["cards"][0]["vpcd"] is None  # --no-vpcd: no reader link to show
+        shown = _ctl(control, "status")
+        assert "no reader link" in shown and "bridge only (--no-vpcd)" in shown
+        assert "vpcd 127.0.0.1" not in shown
         with session(url, "raw") as (ws, _card):
             tx(ws, SELECT_JPKI)
             tx(ws, "00A4020C020018")

@@ -95,7 +95,7 @@ function showCard(card) {
     persona: card.persona,
     token_serial: card.token_serial,
     atr: card.atr,
-    vpcd: card.vpcd,
+    vpcd: card.vpcd || "none: bridge only (--no-vpcd)",
     inserted: card.inserted ? "inserted" : "REMOVED",
     connected: card.connected ? "yes" : "no",
     powered: card.powered ? "yes" : "no",
