@@ -169,13 +169,15 @@ def test_a_finding_replays_through_the_mynasim_command(tmp_path: Path) -> None:
 
 
 def test_hypothesis_mode_shrinks_a_finding(tmp_path: Path) -> None:
-    status, out, _ = fuzz(tmp_path, "--seconds", "5", "--seed", "6", factory=status_keeping_card)
+    # an APDU budget, not seconds: with seed 1 the finding comes within about 2,500 APDUs
+    # whatever the machine's speed (a 5 s budget missed it on a slower CI machine)
+    status, out, _ = fuzz(tmp_path, "--apdus", "4000", "--seed", "1", factory=status_keeping_card)
     assert status == 1, out
-    assert out[0].startswith("mynasim fuzz card: mode hypothesis, persona default, seed 6")
+    assert out[0].startswith("mynasim fuzz card: mode hypothesis, persona default, seed 1")
     script = next((tmp_path / "findings").glob("status-survives-*.apdus")).read_text()
     actions, _, _ = recorded(script)
     assert len(actions) <= 5  # SELECT, VERIFY, SELECT again, (SELECT EF,) read or sign
-    assert "# mode: hypothesis  seed: 6" in script
+    assert "# mode: hypothesis  seed: 1" in script
 
 
 @pytest.mark.skipif(
@@ -183,7 +185,7 @@ def test_hypothesis_mode_shrinks_a_finding(tmp_path: Path) -> None:
     reason="atheris is not installed (the fuzz extra)",
 )
 def test_atheris_mode_finds_and_stays_quiet(tmp_path: Path) -> None:
-    status, out, _ = fuzz(tmp_path / "broken", "--mode", "atheris", "--seconds", "2",
+    status, out, _ = fuzz(tmp_path / "broken", "--mode", "atheris", "--apdus", "500",
                           "--seed", "4", factory=raising_card)  # fmt: skip
     assert status == 1, out
     assert list((tmp_path / "broken" / "findings").glob("exception-INS84-*.apdus"))
@@ -226,7 +228,9 @@ def test_corpus_round_trip(tmp_path: Path) -> None:
     status, out, _ = fuzz(tmp_path, "--mode", "random", "--apdus", "1", "--seed", "6",
                           "--corpus", str(corpus))  # fmt: skip
     assert status == 0
-    loaded = re.search(r"^corpus: ([\d,]+) sequences replayed, ([\d,]+) behaviours$", out[1])
+    # a progress line may come first on a slow machine
+    corpus_line = re.compile(r"^corpus: ([\d,]+) sequences replayed, ([\d,]+) behaviours$")
+    loaded = next(filter(None, map(corpus_line.match, out)), None)
     assert loaded, out
     assert int(loaded.group(1).replace(",", "")) == len(saved)
     # every behaviour the first run saw is reached again by replaying what it saved
