@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable
 
 from card_helpers import JPKI_AID
+from peer_framing import receive_frame
 
 TIMEOUT = 5.0
 LOG_NAME = "simulator.transport.vpcd"
@@ -59,19 +60,9 @@ class FrontEnd:
         self.sock.sendall(struct.pack("!H", len(payload)))
         self.sock.sendall(payload)
 
-    def _read(self, count: int) -> bytes:
-        data = b""
-        while len(data) < count:
-            chunk = self.sock.recv(count - len(data))
-            if not chunk:
-                raise EOFError(f"the card closed after {len(data)} of {count} bytes")
-            data += chunk
-        return data
-
     def receive(self) -> bytes:
         """receiveFromVPCD: 2 length bytes, then loop until the payload is complete."""
-        (length,) = struct.unpack("!H", self._read(2))
-        return self._read(length)
+        return receive_frame(self.sock)
 
     def process(self, apdu: bytes) -> bytes:
         """processCommandApdu: one C-APDU forwarded, the response returned."""

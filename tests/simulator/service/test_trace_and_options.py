@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 from card_helpers import JPKI_AID
+from peer_framing import receive_frame
 
 from simulator.personalization.persona import Persona, fixtures_root
 from simulator.service.serve import ServeError, ServeOptions, Server, parse_host_port
@@ -39,24 +40,14 @@ class MiniVpcd:
         self.sock, _ = self.listener.accept()
         self.sock.settimeout(TIMEOUT)
 
-    def _read(self, count: int) -> bytes:
-        assert self.sock is not None
-        data = b""
-        while len(data) < count:
-            chunk = self.sock.recv(count - len(data))
-            if not chunk:
-                raise EOFError
-            data += chunk
-        return data
-
     def send(self, payload: bytes) -> None:
         assert self.sock is not None
         self.sock.sendall(struct.pack("!H", len(payload)) + payload)
 
     def exchange(self, payload: bytes) -> bytes:
         self.send(payload)
-        (length,) = struct.unpack("!H", self._read(2))
-        return self._read(length)
+        assert self.sock is not None
+        return receive_frame(self.sock)
 
     def close(self) -> None:
         if self.sock is not None:

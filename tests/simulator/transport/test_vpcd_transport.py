@@ -17,6 +17,7 @@ import pytest
 from card_helpers import JPKI_AID
 from hypothesis import example, given
 from hypothesis import strategies as st
+from peer_framing import receive_frame
 
 from simulator import VirtualCard
 from simulator.personalization.persona import Persona
@@ -63,18 +64,8 @@ class VpcdConnection:
     def send(self, payload: bytes) -> None:
         self.sock.sendall(struct.pack("!H", len(payload)) + payload)
 
-    def _read(self, count: int) -> bytes:
-        data = b""
-        while len(data) < count:
-            chunk = self.sock.recv(count - len(data))
-            if not chunk:
-                raise EOFError(f"EOF after {len(data)} of {count} bytes")
-            data += chunk
-        return data
-
     def recv(self) -> bytes:
-        (length,) = struct.unpack("!H", self._read(2))
-        return self._read(length)
+        return receive_frame(self.sock)
 
     def atr(self) -> bytes:
         self.send(b"\x04")
