@@ -23,7 +23,6 @@ import os
 import random
 import re
 import signal
-import struct
 import threading
 import time
 from collections import Counter
@@ -36,6 +35,7 @@ from typing import NoReturn
 import pytest
 import test_trace_and_options as traces
 from card_helpers import JPKI_AID
+from peer_framing import receive_frame
 from serve_process import ServeProcess, control_request
 
 from simulator import load_persona
@@ -432,8 +432,8 @@ class Peer(traces.MiniVpcd):
     process in turn on the same listening port."""
 
     def receive(self) -> bytes:
-        (length,) = struct.unpack("!H", self._read(2))
-        return self._read(length)
+        assert self.sock is not None
+        return receive_frame(self.sock)
 
     def drop(self) -> None:
         if self.sock is not None:

@@ -15,6 +15,7 @@ import test_trace_and_options as traces
 from card_helpers import JPKI_AID
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from peer_framing import receive_exactly
 
 from simulator import VirtualCard
 from simulator.personalization.card_interface import TYPE_B_ATRS
@@ -169,8 +170,9 @@ def test_a_removal_during_the_latency_sends_no_answer(
         time.sleep(0.2)
         start = time.monotonic()
         slot.client.remove()  # the card leaves the field before it answered
+        assert vpcd.sock is not None
         with pytest.raises((EOFError, OSError)):
-            vpcd._read(2)
+            receive_exactly(vpcd.sock, 2)
         assert time.monotonic() - start < 2.0
     finally:
         slot.client.stop()
