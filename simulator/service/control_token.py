@@ -28,7 +28,10 @@ class RuntimeDirError(OSError):
 
 
 def new_token() -> str:
-    return secrets.token_urlsafe(24)
+    """192 random bits as 48 hex digits: safe in a URL fragment, a header and a shell, and
+    never starting with `-` (a urlsafe-base64 token did, 1 run in 64, and then
+    `mynasim ctl --token TOKEN` took it for an option)."""
+    return secrets.token_hex(24)
 
 
 def same_token(given: str | None, expected: str) -> bool:

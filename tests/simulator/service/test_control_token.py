@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import stat
 from collections.abc import Iterator
 from pathlib import Path
@@ -10,12 +11,13 @@ from pathlib import Path
 import pytest
 
 from simulator import VirtualCard, load_persona
-from simulator.cli import main
+from simulator.cli import build_parser, main
 from simulator.service import control_token
 from simulator.service.control import ControlServer
 from simulator.service.control_token import (
     RuntimeDirError,
     ensure_runtime_dir,
+    new_token,
     runtime_dir,
     token_path,
     write_token,
@@ -105,6 +107,16 @@ def test_token_option_and_environment_override_the_file(
     monkeypatch.setenv("MYNASIM_TOKEN", served.token)
     token_path(served.port).unlink()
     assert main([*where, "reset"]) == 0
+
+
+def test_tokens_are_random_hex_that_no_command_line_takes_for_an_option() -> None:
+    """A run printed a token starting with `-`, and `mynasim ctl --token TOKEN` failed."""
+    tokens = {new_token() for _ in range(2000)}
+    assert len(tokens) == 2000
+    assert all(re.fullmatch(r"[0-9a-f]{48}", token) for token in tokens)
+    for token in list(tokens)[:20]:
+        args = build_parser().parse_args(["ctl", "--token", token, "status"])
+        assert args.token == token
 
 
 def test_the_token_is_never_sent_off_this_host(
