@@ -72,15 +72,15 @@ def call(
 
 def format_status(card: dict[str, Any]) -> list[str]:
     where = "inserted" if card["inserted"] else "REMOVED"
-    listening = str(card["vpcd"]).startswith("listen ")
-    peer = "a reader front end" if listening else "vpcd"
-    link = f"connected to {peer}" if card["connected"] else f"not connected to {peer}"
-    if card["vpcd"] is None:  # serve --no-vpcd
+    vpcd = card["vpcd"]
+    connected = "connected" if card["connected"] else "not connected"
+    if vpcd is None:  # serve --no-vpcd
         link, address = "no reader link", "bridge only (--no-vpcd)"
-    elif listening:
-        address = f"listening on {card['vpcd'].removeprefix('listen ')}"
+    elif vpcd.startswith("listen "):
+        link = f"{connected} to a reader front end"
+        address = f"listening on {vpcd.removeprefix('listen ')}"
     else:
-        address = f"vpcd {card['vpcd']}"
+        link, address = f"{connected} to vpcd", f"vpcd {vpcd}"
     lines = [
         f"slot {card['slot']}: persona {card['persona']!r} (token serial {card['token_serial']}), "
         f"{where}, {link}, {'powered' if card['powered'] else 'unpowered'}",

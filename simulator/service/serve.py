@@ -200,15 +200,15 @@ class Server:
                     reinsert_delay=options.reinsert_delay,
                     peers=slots,  # a persona switch refuses the other slots' identities
                     listen=options.listen is not None,
+                    detached=options.no_vpcd,
                     interface=options.interface,
                 )
             )
 
     def start(self) -> None:
         for slot in self.slots:
-            if self.options.no_vpcd and not isinstance(slot.client, VpcdListener):
-                slot.detached = True  # --no-vpcd: the card is reached through the bridge only
-                continue
+            if slot.detached:
+                continue  # --no-vpcd: the card is reached through the bridge only
             try:
                 slot.client.start()
             except OSError as exc:  # a listening slot whose port is taken
@@ -280,7 +280,7 @@ class Server:
                 reader = f', reader "Virtual PCD 00 {slot.index:02X}"'
             state = f"state {slot.state}" if slot.state else "state in memory"
             where = f"vpcd {host}:{port}{reader}"
-            if self.options.no_vpcd:
+            if slot.detached:
                 where = "not connected to vpcd (--no-vpcd)"
             lines.append(
                 f"  slot {slot.index}: persona {persona.name!r} (token serial "

@@ -278,11 +278,14 @@ class CardSlot:
         reinsert_delay: float | None = None,
         peers: Sequence[CardSlot] = (),
         listen: bool = False,
+        detached: bool = False,
         interface: str | None = None,
     ) -> None:
         """`peers`: the slots served beside this one (it may be among them); a persona
         switch refuses their cards' identities. `listen`: wait on host:port for a reader
-        front end (VpcdListener, ACardEmulator) instead of connecting to vpcd there."""
+        front end (VpcdListener, ACardEmulator) instead of connecting to vpcd there.
+        `detached` (serve --no-vpcd): no reader link at all; the card is reached through
+        the bridge only and its client is never started."""
         self.index = index
         self.card = card
         self.state = state
@@ -300,7 +303,7 @@ class CardSlot:
         if reinsert_delay is not None:
             options["reinsert_delay"] = reinsert_delay
         self.handler = SlotFrameHandler(self)
-        self.detached = False  # serve --no-vpcd: never connected to vpcd (bridge only)
+        self.detached = detached and not listen
         transport = VpcdListener if listen else VpcdClient
         self.client = transport(
             self.handler,

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from html import escape
 from typing import Any
 
-NO_VPCD = "none: bridge only (--no-vpcd)"  # workbench.js shows the same words
+NO_VPCD = "none: bridge only (--no-vpcd)"  # workbench.js leaves it as rendered
 PIN_LABELS = {
     "jpki/0018": "JPKI user authentication PIN (auth)",
     "jpki/001B": "JPKI signature password (sign)",

@@ -95,7 +95,7 @@ function showCard(card) {
     persona: card.persona,
     token_serial: card.token_serial,
     atr: card.atr,
-    vpcd: card.vpcd || "none: bridge only (--no-vpcd)",
+    vpcd: card.vpcd, // null (--no-vpcd): the page's own words stay
     inserted: card.inserted ? "inserted" : "REMOVED",
     connected: card.connected ? "yes" : "no",
     powered: card.powered ? "yes" : "no",
@@ -104,6 +104,7 @@ function showCard(card) {
     armed: armedText(card),
   };
   for (const [name, text] of Object.entries(fields)) {
+    if (text === null) continue;
     const element = section.querySelector(`[data-field="${name}"]`);
     if (element && element.textContent !== text) element.textContent = text;
   }
