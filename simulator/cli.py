@@ -249,7 +249,9 @@ def _add_ctl(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "after letting --skip of them pass (the card processes them normally): hold it back "
         "--delay SECONDS, --flip its last bit, --truncate N data bytes, send --sw XXXX "
         "instead of the status word, break the DER length of its data (--der), send 61xx and "
-        "the data on GET RESPONSE (--chain61), or send 6Cxx (--wrong-le).",
+        "the data on GET RESPONSE (--chain61), send 6Cxx (--wrong-le), send a bare 9000 "
+        "without the data (--empty), or answer a COMPUTE DIGITAL SIGNATURE with the other "
+        "JPKI key's signature over the same data (--other-key).",
     )
     fault.add_argument("--slot", type=int, default=0)
     fault.add_argument("--ins", metavar="INS", help="hex (2A) or verify, sign, read-binary, select")
@@ -267,6 +269,16 @@ def _add_ctl(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     kinds.add_argument(
         "--wrong-le", action="store_true",
         help="answer 6Cxx (xx: data length), no data; the client resends with Le=xx",
+    )  # fmt: skip
+    kinds.add_argument(
+        "--empty", action="store_true",
+        help="answer 90 00 alone: no data at all (a torn answer: no signature bytes)",
+    )  # fmt: skip
+    kinds.add_argument(
+        "--other-key", action="store_true",
+        help="INS 2A only: answer the signature the OTHER JPKI key (auth 0017 <-> sign 001A) "
+        "makes over the same data, with 9000: well-formed, but it does not verify under the "
+        "certificate of the key the client chose",
     )  # fmt: skip
     kinds.add_argument(
         "--der", action="store_true",
@@ -472,6 +484,10 @@ def _fault_request(args: argparse.Namespace) -> tuple[str, dict[str, object]]:
         body.update(kind="wrong-le")
     elif args.der:
         body.update(kind="der")
+    elif args.empty:
+        body.update(kind="empty")
+    elif args.other_key:
+        body.update(kind="other-key")
     else:
         body.update(kind="sw", sw=args.sw)
     return "/faults", body

@@ -12,7 +12,8 @@ POST /cards/<slot>/persona                serve another persona in place (still 
                                           "state": "/path/state.json" (optional)}
 POST /cards/<slot>/faults                 arm a response fault on an INS; body {"ins": "2A",
                                           "kind": "delay"|"flip"|"truncate"|"sw"|"der"|
-                                          "chain61"|"wrong-le", "seconds": 2.5 | "length": 10
+                                          "chain61"|"wrong-le"|"empty"|"other-key" (2A
+                                          only), "seconds": 2.5 | "length": 10
                                           | "sw": "6F00", "times": 1, "skip": 0}
 POST /cards/<slot>/faults/clear           disarm every response fault
 POST /cards/<slot>/save                   body {"path": "/abs/state.json"}: write the card's

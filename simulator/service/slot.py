@@ -11,6 +11,7 @@ from typing import Any, TypeGuard
 from simulator.apdu.command import CommandApdu
 from simulator.apdu.errors import MalformedApduError
 from simulator.card import VirtualCard
+from simulator.service.other_key import INS_COMPUTE_DIGITAL_SIGNATURE, other_key_signature
 from simulator.service.trace import TraceSink, command_record, event_record, response_record
 from simulator.state import StateFileStore
 from simulator.transport.contactless import ContactlessReader, reader_for
@@ -27,9 +28,11 @@ from simulator.transport.vpcd_listen import VpcdListener, format_address
 
 PIN_ALIASES = {"auth": "jpki/0018", "sign": "jpki/001B"}
 INS_NAMES = {"verify": 0x20, "sign": 0x2A, "read-binary": 0xB0, "select": 0xA4}
-FAULT_KINDS = ("delay", "flip", "truncate", "sw", "der", "chain61", "wrong-le")
+FAULT_KINDS = (
+    "delay", "flip", "truncate", "sw", "der", "chain61", "wrong-le", "empty", "other-key",
+)  # fmt: skip
 # kinds that change nothing on a response without data (the fault is used up all the same)
-DATA_KINDS = ("truncate", "der", "chain61", "wrong-le")
+DATA_KINDS = ("truncate", "der", "chain61", "wrong-le", "empty", "other-key")
 MAX_DELAY = 120.0  # seconds
 MAX_TRUNCATE = 65536  # bytes: the most data a response carries
 MAX_SKIP = 65535  # matching commands a fault or an armed removal lets pass first
@@ -92,9 +95,10 @@ class ArmedFault:
         }.get(self.kind, "")
         return f"{self.kind}{detail} on INS {self.ins:02X}"
 
-    def apply(self, response: bytes) -> bytes:
+    def apply(self, response: bytes, other_signature: bytes | None = None) -> bytes:
         """The response as sent (a delay sends it unchanged, later; chain61 sends only 61xx
-        here, the slot keeps the data for GET RESPONSE)."""
+        here, the slot keeps the data for GET RESPONSE; other-key sends `other_signature`,
+        which the slot computed, with the card's SW)."""
         if len(response) < 2:
             return response
         data, sw = response[:-2], response[-2:]
@@ -112,14 +116,23 @@ class ArmedFault:
             return bytes([0x61, min(len(data), 256) & 0xFF])
         if self.kind == "wrong-le" and 0 < len(data) <= 256:
             return bytes([0x6C, len(data) & 0xFF])
+        if self.kind == "empty" and data:
+            return b"\x90\x00"
+        if self.kind == "other-key" and data and other_signature is not None:
+            return other_signature + sw
         return response
 
-    def applies_to(self, response: bytes) -> bool:
-        """False when this kind leaves the response as it is (no data to work on)."""
+    def why_not(self, response: bytes) -> str | None:
+        """Why this kind leaves the response as it is, or None when it changes it (other-key
+        also needs the other key's signature: see CardSlot._after_apdu)."""
         data = response[:-2]
-        if self.kind == "wrong-le":
-            return 0 < len(data) <= 256
-        return len(response) >= 2 and (self.kind not in DATA_KINDS or bool(data))
+        if len(response) < 2 or (self.kind in DATA_KINDS and not data):
+            return "no data"
+        if self.kind == "wrong-le" and len(data) > 256:
+            return "more than 256 data bytes"
+        if self.kind == "other-key" and response[-2:] != b"\x90\x00":
+            return "not a signature: SW " + response[-2:].hex().upper()
+        return None
 
     def as_status(self) -> dict[str, Any]:
         status: dict[str, Any] = {"ins": f"{self.ins:02X}", "kind": self.kind}
@@ -221,6 +234,11 @@ def make_fault(
         )
     if kind == "sw" and not (_is_int(sw) and 0 <= sw <= 0xFFFF):
         raise ValueError(f"an sw fault needs sw, a status word 0000-FFFF, got {sw!r}")
+    if kind == "other-key" and ins != INS_COMPUTE_DIGITAL_SIGNATURE:
+        raise ValueError(
+            "other-key is for COMPUTE DIGITAL SIGNATURE (ins 2A) only, not for ins "
+            f"{ins:02X}: it answers with the other JPKI key's signature"
+        )
     if kind == "truncate" and not (_is_int(length) and 1 <= length <= MAX_TRUNCATE):
         raise ValueError(
             f"a truncate fault needs length, the data bytes to cut (1-{MAX_TRUNCATE}), "
@@ -337,8 +355,10 @@ class CardSlot:
         until clear_faults()), after letting `skip` of them pass unchanged: `delay` it by
         `seconds`, `flip` its last data bit (SW2's without data), `truncate` `length` data
         bytes, send `sw` as its status word, break its DER (`der`), send 61xx and the data
-        on GET RESPONSE (`chain61`), or send 6Cxx (`wrong-le`). Faults apply in arming
-        order, the first matching one (not skipping) to a command."""
+        on GET RESPONSE (`chain61`), send 6Cxx (`wrong-le`), send a bare 9000 instead of data
+        and SW (`empty`), or, for COMPUTE DIGITAL SIGNATURE (2A) only, send the signature the
+        other JPKI key makes over the same data (`other-key`). Faults apply in arming order,
+        the first matching one (not skipping) to a command."""
         fault = make_fault(ins, kind, seconds=seconds, sw=sw, length=length, times=times, skip=skip)
         with self.lock:
             self._faults.append(fault)
@@ -469,19 +489,23 @@ class CardSlot:
                 return None
         if not self._faults:  # the common case, without taking the lock
             return response
+        other = None
         with self.lock:
             fault = self._take_fault(apdu)
-            if fault is not None and fault.kind == "chain61" and fault.applies_to(response):
+            why = None if fault is None else fault.why_not(response)
+            if fault is not None and why is None and fault.kind == "chain61":
                 self._withheld = Withheld(apdu[1], response[:-2], response[-2:])
+            if fault is not None and why is None and fault.kind == "other-key":
+                other = other_key_signature(self.card, apdu)  # the card as it just answered
+                why = "no other JPKI key for this command" if other is None else None
         if fault is None:
             return response
-        if not fault.applies_to(response):
-            why = "no data" if len(response) <= 2 else "more than 256 data bytes"
+        if why is not None:
             self._on_event(f"fault: {fault.describe()} not applicable ({why}): unchanged")
             return response
         self._on_event(f"fault: {fault.describe()}")
         if fault.kind != "delay":
-            return fault.apply(response)
+            return fault.apply(response, other)
         if self.client.hold(fault.seconds):  # without the lock: status and controls answer
             return response
         self._on_event(f"fault: delayed response on INS {fault.ins:02X} not sent (card gone)")

@@ -513,6 +513,8 @@ GOOD_FIELDS: dict[str, dict[str, Any]] = {
     "der": {},
     "chain61": {},
     "wrong-le": {},
+    "empty": {},
+    "other-key": {},
 }
 
 
