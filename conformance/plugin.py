@@ -35,6 +35,9 @@ if TYPE_CHECKING:
     from conformance.report import Result
     from conformance.targets import Target
 
+# The relying-party scenarios as items (--rp, --rp-command, ...): conformance/rp/pytest_plugin.py
+pytest_plugins = ["conformance.rp.pytest_plugin"]
+
 NOT_APPLICABLE = "NOT APPLICABLE"
 NEEDS_DESTRUCTIVE_OK = "DESTRUCTIVE (needs --destructive-ok)"
 _TARGETS_KEY = pytest.StashKey[list["Target"]]()
