@@ -20,7 +20,10 @@ test runs once per case, through pcscd and vpcd, exactly as `mynasim rp-check` r
    HANG           no result within --timeout
    PIN-BUDGET     the PIN-budget oracle fails (e.g. the PIN sent again after a 63Cx answer);
                   a 63Cx the fault itself put on the VERIFY is not counted as a spent try
-   WRONG-SUCCESS  accepted although the corrupted response (kinds sw, truncate, flip, der),
+   WRONG-SUCCESS  accepted although the corrupted response (kinds sw, truncate, flip, der;
+                  for COMPUTE DIGITAL SIGNATURE also empty = a bare 9000 without signature
+                  bytes, other-key = the signature of the card's other JPKI key over the
+                  same data, well-formed but not verifying under the flow's certificate),
                   the pulled card (removal), or a legal 61xx / 6Cxx whose data it never
                   fetched (chain61, wrong-le) left it without the card's real answer to a
                   command the flow depends on (`essential`: the JPKI AP's SELECT, the flow's
@@ -39,8 +42,9 @@ test runs once per case, through pcscd and vpcd, exactly as `mynasim rp-check` r
 3. Every finding (CRASH, HANG, PIN-BUDGET, WRONG-SUCCESS, FRAGILE) is saved to --findings DIR
    as one JSON file: the case, the class and why, the outcome (reason, exit status, stdout and
    stderr tails), the scenario transcript (APDU trace), and a reproduction line (`mynasim ctl`
-   + the command line) with the `mynasim fuzz rp` line that replays the case. PIN values are
-   redacted (the trace shows them as **). DIR/summary.json lists every case.
+   + the command line, which takes the PIN from $MYNASIM_PIN: the finding's `pin` says which
+   value to set) with the `mynasim fuzz rp` line that replays the case. PIN values are never
+   written (the trace shows them as **). DIR/summary.json lists every case.
 
 Exit status: 1 when a CRASH, HANG, PIN-BUDGET or WRONG-SUCCESS was found, else 0 (2: bad
 arguments, a stack that cannot start, a baseline not accepted, or harness failures only).
@@ -49,6 +53,7 @@ arguments, a stack that cannot start, a baseline not accepted, or harness failur
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime as dt
 import json
 import re
@@ -63,7 +68,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from conformance.report import redact_text
-from conformance.rp.adapters import AdapterError
+from conformance.rp.adapters import AdapterError, CommandAdapter
 from conformance.rp.check import (
     SoftwareUnderTest,
     add_software_arguments,
@@ -89,9 +94,17 @@ from simulator.service.slot import MAX_DELAY, der_length_octets
 if TYPE_CHECKING:
     from conformance.rp.harness import RpWorld, ScenarioRun, StepRecord
 
-KINDS = ("sw", "truncate", "flip", "der", "chain61", "wrong-le", "delay", "removal")
+KINDS = (
+    "sw", "truncate", "flip", "der", "empty", "other-key", "chain61", "wrong-le", "delay",
+    "removal",
+)  # fmt: skip
 LEGAL_KINDS = ("delay", "chain61", "wrong-le")  # legal ISO 7816 behaviour: FRAGILE if refused
 DATA_KINDS = ("truncate", "der", "chain61", "wrong-le")  # need response data to work on
+# corruptions of a signature (COMPUTE DIGITAL SIGNATURE answered with data and 9000 only):
+# `empty` = a bare 9000, no signature bytes (a torn answer); `other-key` = the signature the
+# card's OTHER JPKI key makes over the same data (0017 <-> 001A): well-formed, wrong key
+SIGNATURE_KINDS = ("empty", "other-key")
+OTHER_KEY = {"0017": "001A", "001A": "0017"}
 
 CRASH = "CRASH"
 HANG = "HANG"
@@ -111,6 +124,9 @@ DEFAULT_TIMEOUT = 20.0
 DEFAULT_DELAY = 2.0
 SLOT = 0
 INS_GET_RESPONSE = 0xC0
+# the `mynasim rp-check` scenario each flow's baseline is made like: a fresh card, the right
+# value typed once, accepted (the hint printed when a baseline is refused)
+BASELINE_SCENARIOS: dict[Flow, str] = {"login": "RP-PIN-001", "sign": "RP-PIN-002"}
 FINDING_SUFFIX = ".finding.json"
 # The JPKI files a flow depends on: its certificate, its PIN, its key (the signature itself is
 # the answer of COMPUTE DIGITAL SIGNATURE). Other answers (the certificate-presence flags EF
@@ -323,6 +339,8 @@ def applicable(kind: str, target: Target) -> bool:
         return True
     if target.response is None or len(target.response) < 2:
         return False
+    if kind in SIGNATURE_KINDS:
+        return target.ins == INS_SIGN and bool(target.data) and target.sw == 0x9000
     if kind == "wrong-le":
         return 0 < len(target.data) <= 256
     if kind in DATA_KINDS:
@@ -423,6 +441,9 @@ class Case:
             else "first data byte inverted",
             "chain61": f"61{min(len(self.target.data), 256) & 0xFF:02X}, data on GET RESPONSE",
             "wrong-le": f"6C{len(self.target.data) & 0xFF:02X}, no data (resend with that Le)",
+            "empty": f"9000 without the {len(self.target.data)} signature bytes",
+            "other-key": "the signature of the other JPKI key "
+            f"(EF {OTHER_KEY.get(self.target.ef or '', '?')}) over the same data",
         }[self.kind]
         return f"{self.target.label}: {detail}"
 
@@ -688,7 +709,7 @@ class CaseResult:
     outcome: StepOutcome | None = None
     notes: list[str] = field(default_factory=list)
     transcript: list[str] = field(default_factory=list)
-    command: str | None = None  # the command line, PIN redacted
+    command: str | None = None  # the command line to paste (pasteable_command: no PIN value)
     sent: bytes | None = None
 
 
@@ -784,7 +805,7 @@ def run_case(world: RpWorld, software: SoftwareUnderTest, case: Case, persona: s
         outcome=record.outcome,
         notes=verdict.notes,
         transcript=run.transcript(),
-        command=record.command,
+        command=pasteable_command(software.adapter, record.context),
         sent=verdict.sent,
     )
 
@@ -792,24 +813,109 @@ def run_case(world: RpWorld, software: SoftwareUnderTest, case: Case, persona: s
 # ------------------------------------------------------------------------------- findings
 
 
-def replay_line(args: argparse.Namespace, case: Case) -> str:
+_TEMPLATE_WORD = re.compile(r"[\w@%+=:,./{}-]+")  # needs no quotes in a --command template
+
+
+def template_text(argv: Sequence[str]) -> str:
+    """A command template that splits into `argv` again: words quoted only where needed, so
+    {placeholders} stay readable ({pin}, not '{pin}')."""
+    return " ".join(arg if _TEMPLATE_WORD.fullmatch(arg) else shlex.quote(arg) for arg in argv)
+
+
+def software_options(
+    args: argparse.Namespace, software: SoftwareUnderTest, flow: Flow
+) -> list[str]:
+    """The options naming the software under test for one flow, as the user gave them:
+    --flow FLOW, then --rp, --python or --pkcs11, or --command TEMPLATE (the command of that
+    flow) and its --pin-via."""
+    command = command_of(software.adapter, flow)
+    if args.rp is None and command is not None:
+        return ["--flow", flow, "--command", template_text(command.argv), "--pin-via",
+                command.pin_via]  # fmt: skip
+    for option in ("rp", "python", "pkcs11"):
+        value = getattr(args, option)
+        if value is not None:
+            return ["--flow", flow, f"--{option}", value]
+    return ["--flow", flow]
+
+
+def baseline_hint(args: argparse.Namespace, software: SoftwareUnderTest, flow: Flow) -> str:
+    """The `mynasim rp-check` command that plays the flow's correct run (the scenario the
+    baseline is made like: fresh card, the right value typed once) with the same software
+    options: paste it to see the transcript and the oracles' findings."""
+    parts = ["mynasim", "rp-check", "--scenario", BASELINE_SCENARIOS[flow]]
+    parts += [*software_options(args, software, flow), "--timeout", f"{args.timeout:g}"]
+    return shlex.join(parts)
+
+
+def replay_line(args: argparse.Namespace, software: SoftwareUnderTest, case: Case) -> str:
     """The `mynasim fuzz rp` command that runs only this case."""
-    parts = ["mynasim", "fuzz", "rp"]
-    if args.rp is not None:
-        parts += ["--rp", args.rp]
-    elif args.command_template is not None:
-        parts += ["--command", args.command_template, "--pin-via", args.pin_via]
-    elif args.python is not None:
-        parts += ["--python", args.python]
-    elif args.pkcs11 is not None:
-        parts += ["--pkcs11", args.pkcs11]
-    parts += ["--flow", case.flow, "--persona", args.persona]
+    parts = ["mynasim", "fuzz", "rp", *software_options(args, software, case.flow)]
+    parts += ["--persona", args.persona]
     step = f"{case.target.ins:02X}#{case.target.occurrence}"
     parts += ["--steps", step, "--kinds", case.kind]
     if case.kind == "delay":
         parts += ["--delay", f"{case.delay:g}"]
     parts += ["--timeout", f"{args.timeout:g}"]
     return shlex.join(parts)
+
+
+PIN_VARIABLE = "MYNASIM_PIN"
+# the PIN's place in a pasted command line: the shell expands the variable, or stops there
+PIN_EXPANSION = '"${MYNASIM_PIN:?set MYNASIM_PIN first: the finding says which value}"'
+_PIN_MARK = "\ue000pin\ue000"  # stands for the PIN while a command line is built
+PIN_NAMES: dict[Flow, str] = {"login": "authentication PIN", "sign": "signing password"}
+
+
+def command_of(adapter: Adapter, flow: Flow) -> CommandAdapter | None:
+    """The command the software runs for `flow`, when it is one (a CommandAdapter, or one
+    per flow: ThirdPartyAdapter)."""
+    commands = getattr(adapter, "commands", None)
+    chosen = commands.get(flow) if isinstance(commands, dict) else adapter
+    return chosen if isinstance(chosen, CommandAdapter) else None
+
+
+def _shell_word(arg: str) -> str:
+    """`arg` as one shell word: quoted, and every place of the PIN in it expands $MYNASIM_PIN
+    (shlex.join would single-quote the variable, and the shell would not expand it)."""
+    pieces = arg.split(_PIN_MARK)
+    return PIN_EXPANSION.join(shlex.quote(piece) if piece else "" for piece in pieces) or "''"
+
+
+def pasteable_command(adapter: Adapter, context: StepContext) -> str | None:
+    """The command line the software ran in this step, to paste into a shell: the step's
+    MYNASIM_<NAME> variables set as the harness set them, and the PIN taken from
+    $MYNASIM_PIN the way the command gets it (the environment, one stdin line, or in place
+    of {pin}), so the line never holds the value. None when the software is no command."""
+    command = command_of(adapter, context.flow)
+    if command is None:
+        return None
+    marked = dataclasses.replace(context, pin=_PIN_MARK)
+    argv = [_shell_word(str(arg)) for arg in command.command_line(marked, redact=False)]
+    variables = [
+        f"MYNASIM_{name.upper()}={shlex.quote(value)}"
+        for name, value in marked.placeholders().items()
+        if name != "pin"
+    ]
+    if command.pin_via == "env":
+        variables.insert(0, f"{PIN_VARIABLE}={PIN_EXPANSION}")
+    line = " ".join([*variables, *argv])
+    if command.pin_via == "stdin":  # a pipe does not stop at an unset variable: check first
+        return f": {PIN_EXPANSION} && printf '%s\\n' \"${PIN_VARIABLE}\" | {line}"
+    return line
+
+
+def pin_document(flow: Flow) -> dict[str, str]:
+    """Which value $MYNASIM_PIN must hold to replay a finding's command line: named, never
+    written (it is the right value of the flow, RIGHT_VALUES in conformance.rp.scenarios)."""
+    source = f'RIGHT_VALUES["{flow}"]'
+    return {
+        "variable": PIN_VARIABLE,
+        "value": f"the right {PIN_NAMES[flow]} (EF {FLOW_PIN[flow]}) the fuzzer typed: "
+        f"{source} in conformance/rp/scenarios.py, the default personas' value",
+        "set": f"export {PIN_VARIABLE}=\"$(python -c 'from conformance.rp.scenarios import "
+        f"RIGHT_VALUES; print({source})')\"",
+    }
 
 
 def _short_hex(data: bytes | None) -> str | None:
@@ -825,7 +931,9 @@ def _short_hex(data: bytes | None) -> str | None:
     )
 
 
-def finding_document(args: argparse.Namespace, result: CaseResult, persona: str) -> dict[str, Any]:
+def finding_document(
+    args: argparse.Namespace, software: SoftwareUnderTest, result: CaseResult, persona: str
+) -> dict[str, Any]:
     case = result.case
     outcome = result.outcome
     ctl = f"mynasim ctl persona {shlex.quote(persona)} && {case.ctl_line()}"
@@ -850,7 +958,7 @@ def finding_document(args: argparse.Namespace, result: CaseResult, persona: str)
             "baseline_response": _short_hex(case.target.response),
             "sent_response": _short_hex(result.sent),
         },
-        "software": getattr(args, "software_name", None),
+        "software": software.adapter.name,
         "outcome": None
         if outcome is None
         else {
@@ -864,7 +972,8 @@ def finding_document(args: argparse.Namespace, result: CaseResult, persona: str)
         "reproduce": reproduce,
         "reproduce_ctl": ctl,
         "reproduce_command": result.command,
-        "replay": replay_line(args, case),
+        "pin": None if result.command is None else pin_document(case.flow),
+        "replay": replay_line(args, software, case),
         "seconds": round(result.seconds, 2),
         "transcript": result.transcript,
     }
@@ -879,14 +988,19 @@ def _safe_name(text: str) -> str:
 
 
 def save_finding(
-    directory: Path, args: argparse.Namespace, result: CaseResult, persona: str
+    directory: Path,
+    args: argparse.Namespace,
+    software: SoftwareUnderTest,
+    result: CaseResult,
+    persona: str,
 ) -> Path:
     case = result.case
     name = (
         f"{case.flow}-{case.number:04d}-{result.klass}-"
         f"{_safe_name(case.target.label).replace('#', '-')}-{case.kind}{FINDING_SUFFIX}"
     )
-    text = json.dumps(finding_document(args, result, persona), indent=2, ensure_ascii=False)
+    document = finding_document(args, software, result, persona)
+    text = json.dumps(document, indent=2, ensure_ascii=False)
     path = directory / name
     path.write_text(redact_text(text, _secrets()) + "\n", encoding="utf-8")
     return path
@@ -908,7 +1022,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.description = (
         "Run the software once correctly (the baseline), then once per case with ONE "
         "response of the session corrupted on the served card (a status word, truncated or "
-        "flipped data, broken DER, 61xx chaining, 6Cxx, a delay, the card pulled), and "
+        "flipped data, broken DER, a signature that is empty or made by the other key, 61xx "
+        "chaining, 6Cxx, a delay, the card pulled), and "
         "classify each run: CRASH, HANG, WRONG-SUCCESS, PIN-BUDGET, FRAGILE (refused a legal "
         "response), TOLERATED (accepted a corrupted answer the flow does not need), OK. "
         "Findings are saved with their APDU trace. Exit status 1 when a CRASH, "
@@ -1009,7 +1124,6 @@ def run(
     except (AdapterError, ValueError) as exc:
         print(f"mynasim fuzz rp: error: {exc}", file=sys.stderr)
         return 2
-    args.software_name = software.adapter.name
     flows: tuple[Flow, ...] = tuple(f for f in FLOWS if f in software.flows)
     say(f"mynasim fuzz rp: {software.adapter.name} ({software.description})")
     say(f"  flows: {', '.join(flows)}; persona: {args.persona}; kinds: {', '.join(kinds)}")
@@ -1075,10 +1189,11 @@ def _fuzz(
         if record is None or record.outcome.outcome != ACCEPTED:
             said = baseline.message if record is None else record.outcome.outcome
             reason = "" if record is None else record.outcome.reason
+            hint = baseline_hint(args, software, flow)
             print(
                 f"mynasim fuzz rp: error: the baseline ({flow}, right PIN, no fault) was not "
-                f"accepted: {said}{f' ({reason})' if reason else ''}; fix that first "
-                "(`mynasim rp-check --scenario RP-PIN-001/002` shows the transcript)",
+                f"accepted: {said}{f' ({reason})' if reason else ''}; fix that first; this "
+                f"plays it with reports and the transcript:\n  {hint}",
                 file=sys.stderr,
             )
             for line in baseline.transcript()[-30:]:
@@ -1101,7 +1216,7 @@ def _fuzz(
             results.append(result)
             say(_progress_line(result, total, width))
             if result.klass in FINDINGS:  # saved at once: an interrupted run keeps them
-                save_finding(args.findings, args, result, args.persona)
+                save_finding(args.findings, args, software, result, args.persona)
             if result.klass in FINDINGS or result.klass == HARNESS:
                 say(f"      {redact_text(result.why, _secrets())}")
         number += len(cases)

@@ -4,15 +4,27 @@ cases planned, the faults they arm, the classification of a run, the saved findi
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import json
+import os
+import shlex
+import subprocess
+import sys
+import types
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from conformance.fuzz import rp
-from conformance.rp.context import ACCEPTED, ERROR, REJECTED, StepOutcome
+from conformance.rp.adapters import CommandAdapter, PythonAdapter
+from conformance.rp.check import SoftwareUnderTest, add_rp_check_parser, software_from_args
+from conformance.rp.context import ACCEPTED, ERROR, REJECTED, Flow, StepContext, StepOutcome
 from conformance.rp.oracles import StepTrace, parse_trace
+from conformance.rp.scenarios import ACCEPT as SCENARIO_ACCEPT
+from conformance.rp.scenarios import CATALOGUE, RIGHT_VALUES, select
+from conformance.rp.thirdparty import PKCS11_TOOL, ThirdPartyAdapter
 
 SELECT_AP = "00 A4 04 0C 0A D3 92 F0 00 26 01 00 00 00 01"
 SELECT_CERT = "00 A4 02 0C 02 00 0A"
@@ -50,7 +62,7 @@ SESSION: list[tuple[str, str | None]] = [
 
 
 def records(
-    exchanges: list[tuple[str, str | None]], events: dict[int, str] | None = None
+    exchanges: Sequence[tuple[str, str | None]], events: dict[int, str] | None = None
 ) -> list[dict[str, Any]]:
     """Trace records; `events` puts an event before the exchange with that index."""
     out: list[dict[str, Any]] = []
@@ -67,7 +79,7 @@ def records(
 
 
 def trace_of(
-    exchanges: list[tuple[str, str | None]], events: dict[int, str] | None = None
+    exchanges: Sequence[tuple[str, str | None]], events: dict[int, str] | None = None
 ) -> StepTrace:
     return parse_trace(records(exchanges, events))
 
@@ -84,7 +96,10 @@ def case(label: str, kind: str, number: int = 1) -> rp.Case:
 
 
 def with_fault(
-    index: int, event: str, response: str | None, tail: list[tuple[str, str | None]] | None = None
+    index: int,
+    event: str,
+    response: str | None,
+    tail: Sequence[tuple[str, str | None]] | None = None,
 ) -> StepTrace:
     """The session with the response of exchange `index` replaced, the fault event before
     it, and the exchanges after it replaced by `tail` (None: as in the baseline)."""
@@ -188,10 +203,11 @@ def test_the_plan_has_every_applicable_kind_per_target() -> None:
     no_data = ["sw", "flip", "delay", "removal"]
     assert by_target["SELECT#1"] == no_data
     assert by_target["VERIFY#1"] == by_target["VERIFY#2"] == no_data
-    assert by_target["READ BINARY#1"] == list(rp.KINDS)
+    not_signatures = [k for k in rp.KINDS if k not in rp.SIGNATURE_KINDS]
+    assert by_target["READ BINARY#1"] == not_signatures
     assert by_target["COMPUTE DIGITAL SIGNATURE#1"] == list(rp.KINDS)  # 256 bytes: 6C00
     assert [c.number for c in cases] == list(range(5, 5 + len(cases)))
-    assert len(cases) == 6 * 4 + 4 * 8
+    assert len(cases) == 6 * 4 + 3 * 8 + 10
     only = rp.plan_cases(TARGETS, ["chain61", "removal"], "sign")
     assert [(c.target.label, c.kind) for c in only][:3] == [
         ("SELECT#1", "removal"),
@@ -439,7 +455,7 @@ def test_bad_arguments_exit_2_before_any_stack(
 def test_a_saved_finding_has_everything_and_no_pin(tmp_path: Path) -> None:
     args = arguments("--command", "my-rp --pin {pin} --reader {reader}", "--flow", "login",
                      "--pin-via", "arg")  # fmt: skip
-    args.software_name = "my-rp"
+    software = software_from_args(args)
     flipped = case("READ BINARY#3", "flip", number=7)
     outcome = StepOutcome(ACCEPTED, "logged in with 1234", exit_code=0)
     outcome.stdout_tail = "PIN 1234 accepted; password ABC123; hex 31 32 33 34"
@@ -450,10 +466,10 @@ def test_a_saved_finding_has_everything_and_no_pin(tmp_path: Path) -> None:
         1.234,
         outcome=outcome,
         transcript=["# FUZZ-0007", "> 00 20 00 80 04 ** ** ** **", "< 90 00 (success)"],
-        command="my-rp --pin '****' --reader 'Virtual PCD 00 00'",
+        command=f"my-rp --pin {rp.PIN_EXPANSION} --reader 'Virtual PCD 00 00'",
         sent=bytes.fromhex("AA 90 00"),
     )
-    path = rp.save_finding(tmp_path, args, result, "default")
+    path = rp.save_finding(tmp_path, args, software, result, "default")
     assert path.name == "login-0007-WRONG-SUCCESS-READ-BINARY-3-flip.finding.json"
     text = path.read_text()
     assert "1234" not in text and "ABC123" not in text and "31 32 33 34" not in text
@@ -466,11 +482,14 @@ def test_a_saved_finding_has_everything_and_no_pin(tmp_path: Path) -> None:
     assert document["transcript"][1] == "> 00 20 00 80 04 ** ** ** **"
     assert document["reproduce"] == (
         "mynasim ctl persona default && mynasim ctl fault --ins B0 --skip 2 --flip && "
-        "my-rp --pin '****' --reader 'Virtual PCD 00 00'"
+        f"my-rp --pin {rp.PIN_EXPANSION} --reader 'Virtual PCD 00 00'"
     )
+    assert document["pin"]["variable"] == "MYNASIM_PIN"
+    assert 'RIGHT_VALUES["login"] in conformance/rp/scenarios.py' in document["pin"]["value"]
+    assert document["software"] == "my-rp"
     assert document["replay"] == (
-        "mynasim fuzz rp --command 'my-rp --pin {pin} --reader {reader}' --pin-via arg "
-        "--flow login --persona default --steps 'B0#3' --kinds flip --timeout 20"
+        "mynasim fuzz rp --flow login --command 'my-rp --pin {pin} --reader {reader}' "
+        "--pin-via arg --persona default --steps 'B0#3' --kinds flip --timeout 20"
     )
     (tmp_path / "other.json").write_text("{}")
     rp.clear_findings(tmp_path)
@@ -602,3 +621,279 @@ def test_the_same_bytes_in_another_file_are_not_a_recovery() -> None:
     exchanges = [*session[:2], (read(0, 4), "6F 00"), *other_file]
     trace = trace_of(exchanges, {2: "fault: sw 6F00 on INS B0"})
     assert rp.recovery(rp.Case(1, "sign", flags, "sw"), trace, 2, None) is None
+
+
+# -- signature corruptions: empty, other-key ----------------------------------------------------
+
+OTHER_SIGNATURE = " ".join(["A5"] * 256)
+
+
+def test_signature_kinds_apply_to_a_signature_only() -> None:
+    for kind in rp.SIGNATURE_KINDS:
+        assert [t.label for t in TARGETS if rp.applicable(kind, t)] == [
+            "COMPUTE DIGITAL SIGNATURE#1"
+        ]
+    refused = rp.session_targets(trace_of([(SIGN, "69 82")]))[0]
+    assert not rp.applicable("empty", refused) and not rp.applicable("other-key", refused)
+
+
+@pytest.mark.parametrize(
+    ("kind", "line", "what"),
+    [
+        ("empty", "mynasim ctl fault --ins 2A --empty", "9000 without the 256 signature bytes"),
+        (
+            "other-key",
+            "mynasim ctl fault --ins 2A --other-key",
+            "the signature of the other JPKI key (EF 001A) over the same data",
+        ),
+    ],
+)
+def test_signature_cases_arm_the_card_fault(kind: str, line: str, what: str) -> None:
+    signature = case("COMPUTE DIGITAL SIGNATURE#1", kind)
+    assert signature.fault is not None
+    assert signature.fault.body() == {"ins": "2A", "kind": kind, "times": 1}
+    assert signature.ctl_line() == line
+    assert signature.what() == f"COMPUTE DIGITAL SIGNATURE#1: {what}"
+
+
+@pytest.mark.parametrize(("kind", "sent"), [("empty", ok()), ("other-key", ok(OTHER_SIGNATURE))])
+def test_accepting_a_corrupted_signature_is_wrong_success(kind: str, sent: str) -> None:
+    signature = case("COMPUTE DIGITAL SIGNATURE#1", kind)
+    trace = with_fault(9, f"fault: {kind} on INS 2A", sent)
+    assert rp.fired(signature, trace)
+    verdict = rp.classify(signature, ACCEPT, trace)
+    assert verdict.klass == rp.WRONG_SUCCESS
+    assert verdict.why == f"accepted although {signature.what()}"
+    assert verdict.sent == bytes.fromhex(sent)
+    assert rp.classify(signature, REJECT, trace).klass == rp.OK
+    missed = with_fault(9, f"fault: {kind} on INS 2A not applicable (no data): unchanged", sent)
+    assert rp.classify(signature, REJECT, missed).klass == rp.MISSED
+
+
+def test_asking_for_the_signature_again_is_recovery() -> None:
+    other_key = case("COMPUTE DIGITAL SIGNATURE#1", "other-key")
+    again = [(SIGN, ok(SIGNATURE))]
+    trace = with_fault(9, "fault: other-key on INS 2A", ok(OTHER_SIGNATURE), again)
+    verdict = rp.classify(other_key, ACCEPT, trace)
+    assert verdict.klass == rp.OK
+    assert verdict.notes == [
+        "accepted after it sent the same command again and got the card's answer"
+    ]
+
+
+# -- the hint when a baseline is refused -----------------------------------------------------
+
+
+def test_the_baseline_scenarios_are_the_flows_correct_runs() -> None:
+    for flow, identifier in rp.BASELINE_SCENARIOS.items():
+        (scenario,) = [s for s in CATALOGUE if s.id == identifier]
+        (step,) = scenario.steps
+        assert scenario.flows == (flow,) and step.typed == "right"
+        assert step.expect[flow] == SCENARIO_ACCEPT and step.fault is None
+
+
+@pytest.mark.parametrize(
+    ("argv", "flow", "hint"),
+    [
+        (
+            ["--rp", "reference"],
+            "login",
+            "mynasim rp-check --scenario RP-PIN-001 --flow login --rp reference --timeout 20",
+        ),
+        (
+            ["--rp", "reference:no-signature-check", "--timeout", "7.5"],
+            "sign",
+            "mynasim rp-check --scenario RP-PIN-002 --flow sign --rp reference:no-signature-check "
+            "--timeout 7.5",
+        ),
+        (
+            ["--command", "my-signer --in {data_file} --reader {reader}", "--flow", "sign",
+             "--pin-via", "stdin"],
+            "sign",
+            "mynasim rp-check --scenario RP-PIN-002 --flow sign --command "
+            "'my-signer --in {data_file} --reader {reader}' --pin-via stdin --timeout 20",
+        ),
+        (
+            ["--command", "login \"two words\" {pin}", "--flow", "login", "--pin-via", "arg"],
+            "login",
+            "mynasim rp-check --scenario RP-PIN-001 --flow login --command "
+            "'login '\"'\"'two words'\"'\"' {pin}' --pin-via arg --timeout 20",
+        ),
+        (
+            ["--python", "my_rp:login", "--flow", "login"],
+            "login",
+            "mynasim rp-check --scenario RP-PIN-001 --flow login --python my_rp:login --timeout 20",
+        ),
+    ],
+)  # fmt: skip
+def test_the_baseline_hint_is_a_command_rp_check_takes(
+    argv: list[str], flow: Flow, hint: str
+) -> None:
+    args = arguments(*argv)
+    software = software_from_args(args) if args.python is None else stub_software(args, flow)
+    assert rp.baseline_hint(args, software, flow) == hint
+    words = shlex.split(hint)
+    assert words[:2] == ["mynasim", "rp-check"]
+    parsed = rp_check_arguments(words[2:])
+    (scenario,) = select(parsed.scenarios)
+    assert scenario.id == rp.BASELINE_SCENARIOS[flow] and parsed.flows == [flow]
+    if args.python is None:
+        again = software_from_args(parsed)
+        assert again.flows == (flow,)
+        assert type(again.adapter) is type(software.adapter)
+        command = rp.command_of(software.adapter, flow)
+        if command is not None:  # the same program with the same arguments
+            assert rp.command_of(again.adapter, flow).argv == command.argv  # type: ignore[union-attr]
+
+
+def stub_software(args: argparse.Namespace, flow: Flow) -> SoftwareUnderTest:
+    """A --python software without importing the callable."""
+    return SoftwareUnderTest(PythonAdapter(lambda _context: {}), "python", (flow,), args.python)
+
+
+def rp_check_arguments(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="mynasim")
+    add_rp_check_parser(parser.add_subparsers(dest="command"))
+    return parser.parse_args(["rp-check", *argv])
+
+
+class RefusingWorld:
+    """An RpWorld whose software refuses the baseline (no stack)."""
+
+    timeout = 20.0
+
+    def run(self, adapter: object, scenario: object, flow: str) -> object:
+        outcome = StepOutcome(REJECTED, "the reader is not found")
+        record = types.SimpleNamespace(outcome=outcome, trace=trace_of([]), context=None)
+        return types.SimpleNamespace(
+            steps=[record], message="", duration=0.1, transcript=lambda: ["# FUZZ-BASELINE"]
+        )
+
+
+def test_a_refused_baseline_prints_the_hint(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = arguments("--rp", "reference", "--flow", "sign", "--findings", str(tmp_path / "f"))
+    status = rp.run(args, out=lambda _line: None, world=RefusingWorld())  # type: ignore[arg-type]
+    assert status == 2
+    err = capsys.readouterr().err.splitlines()
+    assert err[0] == (
+        "mynasim fuzz rp: error: the baseline (sign, right PIN, no fault) was not accepted: "
+        "rejected (the reader is not found); fix that first; this plays it with reports and "
+        "the transcript:"
+    )
+    assert err[1] == (
+        "  mynasim rp-check --scenario RP-PIN-002 --flow sign --rp reference --timeout 20"
+    )
+    assert "RP-PIN-001/002" not in "\n".join(err)
+
+
+# -- reproduce lines: pasteable, the PIN from $MYNASIM_PIN, never its value ------------------
+
+# prints what it got of the PIN: argv[1] (arg), one stdin line (stdin) or MYNASIM_PIN (env)
+ECHO = (
+    "import os, sys; "
+    "via = sys.argv[1]; "
+    "got = {'arg': sys.argv[-1], 'stdin': sys.stdin.readline().rstrip('\\n'), "
+    "'env': os.environ.get('MYNASIM_PIN')}[via]; "
+    "print('reader=' + os.environ['MYNASIM_READER']); "
+    "print('pin=' + got)"
+)
+
+
+def step_context(workdir: Path, flow: Flow) -> StepContext:
+    return StepContext(
+        scenario="FUZZ-0007",
+        step=1,
+        flow=flow,
+        reader="Virtual PCD 00 00",
+        pin=RIGHT_VALUES[flow],
+        now=dt.datetime(2025, 1, 1, tzinfo=dt.UTC),
+        challenge=bytes(range(32)),
+        workdir=workdir,
+        data_file=workdir / "application.json",
+        pdf=workdir / "document.pdf",
+        auth_roots=workdir / "auth roots.pem",
+        sign_roots=workdir / "sign-roots.pem",
+        pkcs11_module="/usr/lib/x86_64-linux-gnu/opensc-pkcs11.so",
+        pki_url="http://127.0.0.1:35980",
+        timeout=20.0,
+    )
+
+
+def run_line(line: str, pin: str | None) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k != "MYNASIM_PIN"}
+    if pin is not None:
+        env["MYNASIM_PIN"] = pin  # set in the shell, as the finding says: export MYNASIM_PIN=...
+    return subprocess.run(
+        ["bash", "-c", line], env=env, capture_output=True, text=True, timeout=30, check=False
+    )
+
+
+@pytest.mark.parametrize(
+    ("pin_via", "tail"),
+    [
+        ("arg", "--pin {pin}"),
+        ("arg", "--pin={pin}"),
+        ("arg", "{pin}"),
+        ("stdin", ""),
+        ("env", ""),
+    ],
+)
+@pytest.mark.parametrize("flow", ["login", "sign"])
+def test_the_reproduce_command_expands_the_pin_variable(
+    tmp_path: Path, pin_via: str, tail: str, flow: Flow
+) -> None:
+    template = f"{shlex.quote(sys.executable)} -c {shlex.quote(ECHO)} {pin_via} {tail}".strip()
+    adapter = CommandAdapter(template, pin_via=pin_via)
+    line = rp.pasteable_command(adapter, step_context(tmp_path, flow))
+    assert line is not None
+    value = RIGHT_VALUES[flow]
+    assert value not in line and "****" not in line and rp.PIN_EXPANSION in line
+    done = run_line(line, value)
+    assert done.returncode == 0, done.stderr
+    expected = f"pin={'--pin=' if tail == '--pin={pin}' else ''}{value}"
+    assert done.stdout.splitlines() == ["reader=Virtual PCD 00 00", expected]
+    unset = run_line(line, None)  # no PIN set: the shell stops and says what to do
+    assert unset.returncode != 0 and "pin=" not in unset.stdout
+    assert "MYNASIM_PIN: set MYNASIM_PIN first: the finding says which value" in unset.stderr
+
+
+def test_the_reproduce_command_sets_every_step_variable(tmp_path: Path) -> None:
+    context = step_context(tmp_path, "login")
+    line = rp.pasteable_command(CommandAdapter("env", pin_via="env"), context)
+    assert line is not None
+    done = run_line(line, RIGHT_VALUES["login"])
+    variables = dict(entry.split("=", 1) for entry in done.stdout.splitlines() if "=" in entry)
+    for name, value in context.placeholders().items():
+        if name != "pin":
+            assert variables[f"MYNASIM_{name.upper()}"] == value
+    assert variables["MYNASIM_PIN"] == RIGHT_VALUES["login"]
+    assert variables["MYNASIM_AUTH_ROOTS"] == str(tmp_path / "auth roots.pem")
+
+
+def test_only_commands_have_a_reproduce_command(tmp_path: Path) -> None:
+    context = step_context(tmp_path, "sign")
+    assert rp.pasteable_command(PythonAdapter(lambda _context: {}), context) is None
+    party = ThirdPartyAdapter(PKCS11_TOOL)  # one command per flow, the PIN as an argument
+    line = rp.pasteable_command(party, context)
+    assert line is not None and f"--pin {rp.PIN_EXPANSION} --sign" in line
+    assert RIGHT_VALUES["sign"] not in line
+
+
+@pytest.mark.parametrize("flow", ["login", "sign"])
+def test_the_finding_says_which_pin_to_set(flow: Flow) -> None:
+    document = rp.pin_document(flow)
+    text = json.dumps(document)
+    assert RIGHT_VALUES[flow] not in text
+    env = {k: v for k, v in os.environ.items() if k != "MYNASIM_PIN"}
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    done = subprocess.run(
+        ["bash", "-c", document["set"] + ' && test "$MYNASIM_PIN" = "$EXPECTED"'],
+        env={**env, "EXPECTED": RIGHT_VALUES[flow]},
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
