@@ -114,6 +114,51 @@ def test_a_mutant_that_does_not_check_the_signature_is_wrong_success(
     )
 
 
+def test_the_reference_rp_rejects_an_empty_or_other_key_signature(
+    world: RpWorld, tmp_path: Path
+) -> None:
+    findings = tmp_path / "findings"
+    status, lines, counts = fuzz(
+        world, findings, "--rp", "reference", "--kinds", "empty,other-key", "--steps", "sign",
+    )  # fmt: skip
+    assert status == 0, "\n".join(lines)
+    assert counts == {rp.OK: 4}, "\n".join(lines)  # login and sign, each kind once
+    cases = json.loads((findings / "summary.json").read_text())["cases"]
+    assert [(c["flow"], c["kind"], c["outcome"]) for c in cases] == [
+        ("login", "empty", "rejected"),
+        ("login", "other-key", "rejected"),
+        ("sign", "empty", "rejected"),
+        ("sign", "other-key", "rejected"),
+    ]
+    assert saved(findings) == []
+
+
+def test_a_mutant_that_does_not_check_the_signature_accepts_another_key(
+    world: RpWorld, tmp_path: Path
+) -> None:
+    findings = tmp_path / "findings"
+    status, lines, counts = fuzz(
+        world, findings, "--rp", "reference:no-signature-check", "--flow", "login",
+        "--kinds", "other-key", "--steps", "sign",
+    )  # fmt: skip
+    assert status == 1, "\n".join(lines)
+    assert counts == {rp.WRONG_SUCCESS: 1}
+    (document,) = saved(findings)
+    assert document["why"] == (
+        "accepted although COMPUTE DIGITAL SIGNATURE#1: the signature of the other JPKI key "
+        "(EF 001A) over the same data"
+    )
+    case = document["case"]
+    assert isinstance(case, dict)
+    sent, baseline = case["sent_response"], case["baseline_response"]
+    assert sent.startswith("256 bytes: ") and sent.endswith(" 90 00") and sent != baseline
+    assert document["reproduce"] == (
+        "mynasim ctl persona default && mynasim ctl fault --ins 2A --other-key"
+    )
+    assert document["pin"] is None  # a callable: nothing typed on a command line
+    assert_no_pin(findings)
+
+
 def test_a_broken_command_crashes_hangs_and_accepts_anything(
     world: RpWorld, tmp_path: Path
 ) -> None:
@@ -135,9 +180,14 @@ def test_a_broken_command_crashes_hangs_and_accepts_anything(
     assert by_kind["sw"]["class"] == by_kind["flip"]["class"] == rp.WRONG_SUCCESS
     stdout = by_kind["flip"]["outcome"]["stdout_tail"]  # type: ignore[index]
     assert "debug: logging in with PIN **" in stdout  # printed, redacted
-    assert by_kind["flip"]["reproduce"] == (  # the ctl line and the command line
-        "mynasim ctl persona default && mynasim ctl fault --ins B0 --flip && " + command
+    reproduce = by_kind["flip"]["reproduce"]  # the ctl line and the command line to paste
+    assert isinstance(reproduce, str)
+    assert reproduce.startswith(
+        "mynasim ctl persona default && mynasim ctl fault --ins B0 --flip && "
+        f"MYNASIM_PIN={rp.PIN_EXPANSION} MYNASIM_SCENARIO="
     )
+    assert reproduce.endswith(f" MYNASIM_TIMEOUT=5 {command}")
+    assert by_kind["flip"]["pin"]["variable"] == "MYNASIM_PIN"  # type: ignore[index]
     assert "> 00 20 00 80 04 ** ** ** **" in by_kind["sw"]["transcript"]  # type: ignore[operator]
     assert_no_pin(findings)
     assert any("CRASH" in line and "truncate" in line for line in lines)
