@@ -5,6 +5,8 @@ The card computes the real thing: the same scheme (P1) over the same command dat
 other key of the same card. The answer is a well-formed signature of the right length that
 does not verify under the certificate of the key the client chose. The other key's access
 condition is deliberately not checked: the fault plays a card that used the wrong key.
+Out-of-band, like `VirtualCard.pins()`: the served card's fault engine (`simulator.service.
+slot`, `mynasim ctl fault --other-key`) calls it; no APDU reaches it.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from simulator.apdu.errors import CardError
 from simulator.applets.jpki import AID as JPKI_AID
 from simulator.applets.jpki import KEY_AUTH, KEY_SIGN
 from simulator.applets.signing import compute_signature
-from simulator.card import VirtualCard
+from simulator.card.card import VirtualCard
 from simulator.fs.nodes import KeyFile
 
 INS_COMPUTE_DIGITAL_SIGNATURE = 0x2A

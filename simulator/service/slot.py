@@ -11,7 +11,7 @@ from typing import Any, TypeGuard
 from simulator.apdu.command import CommandApdu
 from simulator.apdu.errors import MalformedApduError
 from simulator.card import VirtualCard
-from simulator.service.other_key import INS_COMPUTE_DIGITAL_SIGNATURE, other_key_signature
+from simulator.card.other_key import INS_COMPUTE_DIGITAL_SIGNATURE, other_key_signature
 from simulator.service.trace import TraceSink, command_record, event_record, response_record
 from simulator.state import StateFileStore
 from simulator.transport.contactless import ContactlessReader, reader_for

@@ -16,8 +16,8 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 
 from simulator import VirtualCard
+from simulator.card.other_key import other_key_signature
 from simulator.personalization.persona import Persona
-from simulator.service.other_key import other_key_signature
 from simulator.service.slot import CardSlot, make_fault
 
 # fixtures of the neighbouring tests: the control endpoint, the fake vpcd, slots 0 and 1
