@@ -6,6 +6,9 @@
   in the environment as ``MYNASIM_<NAME>`` (``MYNASIM_READER``, ``MYNASIM_NOW``, ...). The
   result is the last stdout line that is a JSON object with an ``outcome``; without one, exit
   status 0 means accepted and any other rejected. A signal is a crash, the timeout a hang.
+  The command runs in the folder the harness was started in (relative paths in the template
+  resolve there); ``{workdir}`` is the step's own folder.
+- `FlowCommands`: one `CommandAdapter` per flow (a login program and a signing program).
 - `PythonAdapter`: a callable ``(StepContext) -> StepOutcome | dict``, run in a thread with
   the step's timeout.
 - `conformance.rp.pkcs11.Pkcs11Adapter`: a callable that gets OpenSC's PKCS#11 token.
@@ -22,15 +25,18 @@ import signal
 import subprocess
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 from conformance.report import redact_text
 from conformance.rp.context import (
     ACCEPTED,
     ERROR,
+    MESSAGE_PLACEHOLDERS,
     PLACEHOLDER_NAMES,
     REJECTED,
+    Flow,
     StepContext,
     StepOutcome,
 )
@@ -91,6 +97,7 @@ class CommandAdapter:
         pin_via: str = "env",
         name: str | None = None,
         env: dict[str, str] | None = None,
+        cwd: Path | None = None,
     ) -> None:
         argv = shlex.split(template) if isinstance(template, str) else list(template)
         if not argv:
@@ -111,6 +118,12 @@ class CommandAdapter:
         self.pin_via = pin_via
         self.name = name or os.path.basename(argv[0])
         self.env = env
+        self.cwd = cwd or Path.cwd()  # where relative paths in the template resolve
+        self.placeholders = names
+
+    def gives_message(self, flow: Flow) -> bool:
+        """Whether the template hands the software the value the card must sign in `flow`."""
+        return any(name in self.placeholders for name in MESSAGE_PLACEHOLDERS[flow])
 
     def command_line(self, context: StepContext, *, redact: bool = True) -> list[str]:
         values = context.placeholders()
@@ -141,7 +154,7 @@ class CommandAdapter:
                 stderr=subprocess.PIPE,
                 text=True,
                 env=self.environment(context),
-                cwd=context.workdir,
+                cwd=self.cwd,
                 start_new_session=True,  # a hang is killed with everything it started
             )
         except OSError as exc:
@@ -169,6 +182,34 @@ class CommandAdapter:
         return outcome
 
 
+class FlowCommands:
+    """One command per flow: the step's flow picks the template."""
+
+    def __init__(self, commands: Mapping[Flow, CommandAdapter], name: str | None = None) -> None:
+        if not commands:
+            raise AdapterError("no command for any flow")
+        self.commands = dict(commands)
+        names = dict.fromkeys(command.name for command in self.commands.values())
+        self.name = name or "+".join(names)
+
+    def _for(self, flow: Flow) -> CommandAdapter | None:
+        return self.commands.get(flow)
+
+    def gives_message(self, flow: Flow) -> bool:
+        command = self._for(flow)
+        return command is not None and command.gives_message(flow)
+
+    def command_line(self, context: StepContext, *, redact: bool = True) -> list[str]:
+        command = self._for(context.flow)
+        return [] if command is None else command.command_line(context, redact=redact)
+
+    def run(self, context: StepContext) -> StepOutcome:
+        command = self._for(context.flow)
+        if command is None:
+            return StepOutcome(ERROR, f"{self.name} does not do the {context.flow} flow")
+        return command.run(context)
+
+
 def _kill_group(process: subprocess.Popen[str]) -> None:
     try:
         os.killpg(process.pid, signal.SIGKILL)
@@ -183,6 +224,12 @@ class PythonAdapter:
     def __init__(self, function: PythonCallable, name: str | None = None) -> None:
         self.function = function
         self.name: str = name or str(getattr(function, "__qualname__", "python"))
+
+    @staticmethod
+    def gives_message(flow: Flow) -> bool:
+        """A callable always has the challenge and the document (context.challenge,
+        context.data_file): what the card signed is always held to them."""
+        return True
 
     def run(self, context: StepContext) -> StepOutcome:
         secrets = [context.pin.encode()]

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import re
 import sys
 import tempfile
 import xml.etree.ElementTree as ET
@@ -38,7 +39,13 @@ from conformance.report import (
     tool_versions,
     write_jsonl,
 )
-from conformance.rp.adapters import AdapterError, CommandAdapter, PythonAdapter, load_callable
+from conformance.rp.adapters import (
+    AdapterError,
+    CommandAdapter,
+    FlowCommands,
+    PythonAdapter,
+    load_callable,
+)
 from conformance.rp.context import FLOWS, Adapter, Flow
 from conformance.rp.scenarios import CATALOGUE, Scenario, select
 
@@ -113,19 +120,119 @@ def software_from_args(args: argparse.Namespace) -> SoftwareUnderTest:
         if args.flows:
             software.flows = tuple(f for f in software.flows if f in args.flows)
         return software
+    if args.command_template is not None:
+        return _commands(pair_commands(args.software_order), args.pin_via)
     if not args.flows:
         raise AdapterError("say which flow the software implements: --flow login and/or sign")
     flows: tuple[Flow, ...] = tuple(dict.fromkeys(args.flows))
-    if args.command_template is not None:
-        adapter: Adapter = CommandAdapter(args.command_template, pin_via=args.pin_via)
-        return SoftwareUnderTest(adapter, "command", flows, args.command_template)
     if args.python is not None:
-        adapter = PythonAdapter(load_callable(args.python), name=args.python)
+        adapter: Adapter = PythonAdapter(load_callable(args.python), name=args.python)
         return SoftwareUnderTest(adapter, "python", flows, args.python)
     from conformance.rp.pkcs11 import Pkcs11Adapter
 
     adapter = Pkcs11Adapter(load_callable(args.pkcs11))
     return SoftwareUnderTest(adapter, "pkcs11", flows, args.pkcs11)
+
+
+def software_argv(args: argparse.Namespace) -> list[str]:
+    """The software options as given (--flow and --command in their order), to print a
+    command line the user can paste (`mynasim fuzz rp` hints and reproduce lines)."""
+    argv: list[str] = []
+    if args.command_template is not None:
+        for kind, value in args.software_order:
+            argv += ["--flow" if kind == "flow" else "--command", value]
+        return [*argv, "--pin-via", args.pin_via]
+    for option in ("rp", "python", "pkcs11"):
+        if getattr(args, option) is not None:
+            argv += [f"--{option}", getattr(args, option)]
+    for flow in dict.fromkeys(args.flows):
+        argv += ["--flow", flow]
+    return argv
+
+
+FLOW_PREFIX = re.compile(r"(login|sign)=(.*)", re.DOTALL)
+
+
+def pair_commands(order: Sequence[tuple[str, str]]) -> dict[Flow, str]:
+    """The command template of each flow, from --flow and --command in the order given.
+
+    A ``--command FLOW=TEMPLATE`` is for that flow, wherever it stands. A plain ``--command
+    TEMPLATE`` is for the --flow options given since the previous plain --command, less the
+    flows a FLOW= command names; the first and only plain --command may also come before its
+    --flow options (``--command T --flow login --flow sign``). Two templates for one flow, a
+    flow without a template and a template without a flow are usage errors: a run must never
+    test another program than the user named."""
+    templates: dict[Flow, str] = {}
+    for kind, value in order:
+        prefixed = FLOW_PREFIX.match(value) if kind == "command" else None
+        if prefixed:
+            _assign(templates, [_as_flow(prefixed[1])], prefixed[2])
+    named_by_prefix = set(templates)
+    plain = [value for kind, value in order if kind == "command" and not FLOW_PREFIX.match(value)]
+    named: list[Flow] = []  # every --flow, for the check at the end
+    group: list[Flow] = []  # the --flow options since the previous plain --command
+    leading: str | None = None  # a plain --command before any --flow
+    for kind, value in order:
+        if kind == "flow":
+            group.append(_as_flow(value))
+            named.append(group[-1])
+        elif FLOW_PREFIX.match(value):
+            continue
+        elif group:
+            _assign(templates, [f for f in group if f not in named_by_prefix] or group, value)
+            group = []
+        elif len(plain) == 1:
+            leading = value
+        else:
+            raise AdapterError(
+                f"--command {_short_template(value)} has no --flow before it: write "
+                "--flow login --command TEMPLATE --flow sign --command TEMPLATE, or "
+                "--command login=TEMPLATE --command sign=TEMPLATE"
+            )
+    if leading is not None:
+        if not group:
+            raise AdapterError("say which flow the command implements: --flow login and/or sign")
+        _assign(templates, [f for f in group if f not in named_by_prefix] or group, leading)
+    missing = [flow for flow in dict.fromkeys(named) if flow not in templates]
+    if missing:
+        raise AdapterError(
+            f"no command for the {missing[0]} flow: write --flow {missing[0]} --command "
+            f"TEMPLATE (or --command {missing[0]}=TEMPLATE)"
+        )
+    return {flow: templates[flow] for flow in FLOWS if flow in templates}
+
+
+def _as_flow(text: str) -> Flow:
+    for flow in FLOWS:
+        if text == flow:
+            return flow
+    raise AdapterError(f"no flow {text!r}: the flows are {', '.join(FLOWS)}")
+
+
+def _assign(templates: dict[Flow, str], flows: Sequence[Flow], template: str) -> None:
+    for flow in dict.fromkeys(flows):
+        if flow in templates:
+            raise AdapterError(
+                f"two commands for the {flow} flow ({_short_template(templates[flow])} and "
+                f"{_short_template(template)}): give one --command per flow"
+            )
+        templates[flow] = template
+
+
+def _short_template(template: str) -> str:
+    return repr(template if len(template) <= 40 else template[:37] + "...")
+
+
+def _commands(templates: dict[Flow, str], pin_via: str) -> SoftwareUnderTest:
+    flows = tuple(templates)
+    distinct = dict.fromkeys(templates.values())
+    if len(distinct) == 1:
+        template = next(iter(distinct))
+        adapter = CommandAdapter(template, pin_via=pin_via)
+        return SoftwareUnderTest(adapter, "command", flows, template)
+    commands = {flow: CommandAdapter(t, pin_via=pin_via) for flow, t in templates.items()}
+    description = "; ".join(f"{flow}: {template}" for flow, template in templates.items())
+    return SoftwareUnderTest(FlowCommands(commands), "command", flows, description)
 
 
 # -------------------------------------------------------------------------------- running
@@ -291,33 +398,72 @@ def add_rp_check_parser(sub: Any) -> argparse.ArgumentParser:
     return parser
 
 
+class _InOrder(argparse.Action):
+    """Collects --flow and --command values, and their order (a --command pairs with the
+    --flow options before it: `pair_commands`)."""
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: Any,
+        option_string: str | None = None,
+    ) -> None:
+        kind = "flow" if self.dest == "flows" else "command"
+        namespace.software_order = [*(namespace.software_order or []), (kind, values)]
+        if kind == "flow":
+            namespace.flows = [*(namespace.flows or []), values]
+        else:
+            namespace.command_template = [*(namespace.command_template or []), values]
+
+
+class _Once(argparse.Action):
+    """An option that may be given once: a second value would silently replace the first."""
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: Any,
+        option_string: str | None = None,
+    ) -> None:
+        if getattr(namespace, self.dest) is not None:
+            raise argparse.ArgumentError(self, "given twice; give it once")
+        setattr(namespace, self.dest, values)
+
+
 def add_software_arguments(parser: argparse.ArgumentParser) -> None:
     """The options naming the software under test, as `software_from_args` reads them:
-    --rp | --command | --python | --pkcs11, --flow (repeatable) and --pin-via (shared by
-    `mynasim rp-check` and `mynasim fuzz rp`)."""
+    --rp | --command (repeatable, one per flow) | --python | --pkcs11, --flow (repeatable)
+    and --pin-via (shared by `mynasim rp-check` and `mynasim fuzz rp`)."""
     what = parser.add_argument_group("software under test (one of)")
     what.add_argument(
-        "--rp", metavar="NAME",
+        "--rp", metavar="NAME", action=_Once,
         help="a built-in relying party: reference, reference:MUTANT, reference-cli, "
         "pkcs11-tool, pyhanko (see --list-rps)",
     )  # fmt: skip
     what.add_argument(
-        "--command", dest="command_template", metavar="TEMPLATE",
+        "--command", dest="command_template", metavar="[FLOW=]TEMPLATE", action=_InOrder,
         help="a command line with {placeholders}: {reader} {pin} {flow} {now} {challenge} "
         "{challenge_file} {data_file} {pdf} {workdir} {auth_roots} {sign_roots} "
         "{pkcs11_module} {pki_url} {timeout}; each is also in the environment as "
-        "MYNASIM_<NAME>",
+        "MYNASIM_<NAME>. It is for the --flow options before it (or write login=TEMPLATE, "
+        "sign=TEMPLATE); give one per flow for two programs. Run in the current folder",
     )  # fmt: skip
-    what.add_argument("--python", metavar="MODULE:FUNCTION", help="a callable (StepContext)")
     what.add_argument(
-        "--pkcs11", metavar="MODULE:FUNCTION",
+        "--python", metavar="MODULE:FUNCTION", action=_Once,
+        help="a callable (StepContext); it gets the flow as context.flow",
+    )  # fmt: skip
+    what.add_argument(
+        "--pkcs11", metavar="MODULE:FUNCTION", action=_Once,
         help="a callable (StepContext, token) given OpenSC's PKCS#11 token for the flow",
     )  # fmt: skip
     parser.add_argument(
-        "--flow", dest="flows", action="append", choices=FLOWS, default=[],
+        "--flow", dest="flows", action=_InOrder, choices=FLOWS,
         help="the flow the software implements (repeatable): login (authentication "
         "certificate) or sign (signature certificate)",
     )  # fmt: skip
+    parser.set_defaults(flows=[], software_order=[])
     parser.add_argument(
         "--pin-via", choices=("env", "stdin", "arg"), default="env",
         help="how the command gets what the user types: MYNASIM_PIN (default), one stdin "
@@ -343,8 +489,10 @@ def print_catalogue(out: Callable[[str], None] = print) -> None:
         out(f"    setup:   {scenario.setup()}")
         out(f"    user:    {scenario.user}")
         for number, step in enumerate(scenario.steps, 1):
-            expects = ", ".join(f"{flow} {step.expect[flow]}" for flow in scenario.flows)
-            out(f"    step {number}: {step.typed} value -> {expects} ({step.because})")
+            expects = "; ".join(
+                f"{flow} {step.expect[flow]} ({step.reason(flow)})" for flow in scenario.flows
+            )
+            out(f"    step {number}: {step.typed} value -> {expects}")
 
 
 def print_rps(out: Callable[[str], None] = print) -> None:

@@ -107,13 +107,26 @@ class _Parser(argparse.ArgumentParser):
 
 
 def rp_check_argv(option: argparse.Namespace) -> list[str]:
-    """The pytest options as `mynasim rp-check` arguments naming the software: every
-    --flow first, then every --command (a prefix-less template after flows serves them)."""
+    """The pytest options as `mynasim rp-check` arguments naming the software. pytest keeps
+    no order between --rp-flow and --rp-command, so: as many plain templates as flows (more
+    than one) pair up in the order given, the n-th template with the n-th flow; otherwise
+    every --flow comes first, then every --command (one plain template after the flows
+    serves them all; FLOW=TEMPLATE names its own flow)."""
+    from conformance.rp.check import FLOW_PREFIX
+
     argv: list[str] = []
-    for flow in option.rp_flows:
-        argv += ["--flow", flow]
-    for template in option.rp_commands:
-        argv += ["--command", template]
+    plain = [t for t in option.rp_commands if not FLOW_PREFIX.match(t)]
+    if len(plain) > 1 and len(plain) == len(option.rp_flows):
+        for flow, template in zip(option.rp_flows, plain, strict=True):
+            argv += ["--flow", flow, "--command", template]
+        for template in option.rp_commands:
+            if FLOW_PREFIX.match(template):
+                argv += ["--command", template]
+    else:
+        for flow in option.rp_flows:
+            argv += ["--flow", flow]
+        for template in option.rp_commands:
+            argv += ["--command", template]
     for name, value in (
         ("--rp", option.rp_builtin),
         ("--python", option.rp_python),

@@ -6,7 +6,7 @@ Each `ThirdParty` names the flows it can do, a command template per flow (argv w
 ``{placeholders}`` of `StepContext.placeholders`), how the user's PIN or password reaches
 it, and what must be installed (`missing()` says what is not). `adapter()` gives the
 harness an `Adapter` that runs the template of the step's flow through
-`conformance.rp.adapters.CommandAdapter` (result line if printed, else exit status 0 =
+`conformance.rp.adapters.FlowCommands` (result line if printed, else exit status 0 =
 accepted; PIN redacted from the recorded output). `OPENSC_*` variables are removed from the
 environment so OpenSC runs with its default configuration, as the facts below were measured.
 
@@ -62,7 +62,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
-from conformance.rp.context import ERROR, Flow, StepContext, StepOutcome
+from conformance.rp.adapters import CommandAdapter, FlowCommands
+from conformance.rp.context import Flow
 
 PinVia = Literal["arg", "stdin", "env"]
 
@@ -109,25 +110,17 @@ class ThirdParty:
         return ThirdPartyAdapter(self)
 
 
-class ThirdPartyAdapter:
+class ThirdPartyAdapter(FlowCommands):
     """Runs the template of the step's flow with `CommandAdapter`."""
 
     def __init__(self, party: ThirdParty) -> None:
-        from conformance.rp.adapters import CommandAdapter
-
-        self.party = party
-        self.name = party.name
         env = party.environment()
-        self.commands = {
+        commands = {
             flow: CommandAdapter(list(argv), pin_via=party.pin_via, name=party.name, env=env)
             for flow, argv in party.templates.items()
         }
-
-    def run(self, context: StepContext) -> StepOutcome:
-        command = self.commands.get(context.flow)
-        if command is None:
-            return StepOutcome(ERROR, f"{self.name} does not do the {context.flow} flow")
-        return command.run(context)
+        super().__init__(commands, name=party.name)
+        self.party = party
 
 
 def _pkcs11_tool(token_label: str, key_id: str, data: str) -> tuple[str, ...]:

@@ -58,6 +58,9 @@ def test_options_become_rp_check_arguments_flows_first() -> None:
         "--rp",
         "reference:auto-retry",
     ]
+    # two programs: the n-th --rp-command is the n-th --rp-flow's
+    two = pytest_plugin.rp_check_argv(_options(rp_commands=["a", "b"], rp_flows=["sign", "login"]))
+    assert two == ["--flow", "sign", "--command", "a", "--flow", "login", "--command", "b"]
     python = pytest_plugin.rp_check_argv(_options(rp_python="m:f", rp_flows=["sign"]))
     assert python == ["--flow", "sign", "--python", "m:f"]
     assert pytest_plugin.rp_check_argv(_options(rp_pkcs11="m:f")) == ["--pkcs11", "m:f"]
