@@ -22,6 +22,13 @@ REJECTED = "rejected"
 ERROR = "error"
 OUTCOMES = (ACCEPTED, REJECTED, ERROR)
 
+# The placeholders that hand the software the value the card must sign: a command template that
+# names one of them is held to it (what the card signed must be derived from that value).
+MESSAGE_PLACEHOLDERS: dict[Flow, tuple[str, ...]] = {
+    "login": ("challenge", "challenge_file"),
+    "sign": ("data_file",),
+}
+
 # The names a command template may use as {name}; StepContext.placeholders() gives their values.
 PLACEHOLDER_NAMES = (
     "scenario",
@@ -96,13 +103,15 @@ class StepOutcome:
 
     `outcome` is what it told its user: accepted (logged in / signature made and verified),
     rejected (refused, for a reason it names) or error (crashed, hung, or said so).
-    `identity`: the fields it extracted, when it reports them: name, address, birth_date
-    (YYYY-MM-DD), sex (code "1"/"2"/"3"/"9"), and for a login subject/serial if it likes.
+    `identity`: the fields it extracted, when it reports them (`conformance.rp.oracles.
+    IDENTITY_KEYS` lists the recognised keys and their formats). `signature`: the signature
+    the software obtained from the card, when it reports it; the harness verifies it.
     """
 
     outcome: str
     reason: str = ""
     identity: dict[str, str] = field(default_factory=dict)
+    signature: bytes | None = None
     exit_code: int | None = None
     stdout_tail: str = ""
     stderr_tail: str = ""
@@ -111,7 +120,8 @@ class StepOutcome:
 
     @classmethod
     def from_json(cls, obj: dict[str, Any]) -> StepOutcome:
-        """A result object {"outcome", "reason"?, "identity"?}; anything else is refused."""
+        """A result object {"outcome", "reason"?, "identity"?, "signature"? (hex)}; anything
+        else is refused."""
         outcome = obj.get("outcome")
         if outcome not in OUTCOMES:
             raise ValueError(f'"outcome" must be one of {", ".join(OUTCOMES)}, got {outcome!r}')
@@ -122,6 +132,7 @@ class StepOutcome:
             outcome=str(outcome),
             reason=str(obj.get("reason", "")),
             identity={str(k): str(v) for k, v in identity.items()},
+            signature=_signature(obj.get("signature")),
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -129,16 +140,38 @@ class StepOutcome:
             "outcome": self.outcome,
             "reason": self.reason,
             "identity": self.identity,
+            "signature": None if self.signature is None else self.signature.hex(),
             "exit_code": self.exit_code,
             "duration": round(self.duration, 3),
         }
 
 
-def result_line(outcome: str, reason: str = "", identity: dict[str, str] | None = None) -> str:
+def _signature(value: object) -> bytes | None:
+    """The reported signature: hex digits (spaces and colons allowed), or absent/null."""
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise ValueError('"signature" must be a hex string')
+    try:
+        signature = bytes.fromhex(value.replace(":", " "))
+    except ValueError:
+        raise ValueError('"signature" is not hexadecimal') from None
+    if not signature:
+        raise ValueError('"signature" is empty')
+    return signature
+
+
+def result_line(
+    outcome: str,
+    reason: str = "",
+    identity: dict[str, str] | None = None,
+    signature: bytes | None = None,
+) -> str:
     """The one-line JSON result a command under test may print last on stdout."""
-    return json.dumps(
-        {"outcome": outcome, "reason": reason, "identity": identity or {}}, ensure_ascii=False
-    )
+    line: dict[str, object] = {"outcome": outcome, "reason": reason, "identity": identity or {}}
+    if signature is not None:
+        line["signature"] = signature.hex()
+    return json.dumps(line, ensure_ascii=False)
 
 
 class Adapter(Protocol):

@@ -20,7 +20,7 @@ import secrets
 import shlex
 import shutil
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -38,16 +38,21 @@ from conformance.rp.oracles import (
     expected_identity,
     failures,
     judge_data_minimisation,
+    judge_evidence,
     judge_identity,
+    judge_identity_keys,
     judge_outcome,
     judge_pin_budget,
     judge_revocation_evidence,
     parse_trace,
     reports_identity,
+    unrecognised_keys,
+    unrecognised_message,
 )
 from conformance.rp.pkcs11 import find_opensc_module
 from conformance.rp.scenarios import RIGHT_VALUES, WRONG_VALUES, Scenario, Step
 from conformance.stack import Pcscd, PkiServer, ServedCard, reader_name
+from simulator.personalization import Holder
 from simulator.personalization.persona import (
     fixtures_root,
     load_persona,
@@ -244,11 +249,15 @@ class RpWorld:
         run = ScenarioRun(scenario, flow, adapter.name, PASS)
         try:
             auth_roots, sign_roots = self.prepare(scenario, directory)
-            holder = read_persona_document(load_persona(scenario.persona).path).holder
+            persona = load_persona(scenario.persona)
+            card = CardFacts(
+                holder=read_persona_document(persona.path).holder,
+                certificates={"login": persona.auth.certificate, "sign": persona.sign.certificate},
+            )
             for number, step in enumerate(scenario.steps, 1):
                 roots = (auth_roots, sign_roots)
                 context = self._context(scenario, flow, number, step, directory, roots)
-                run.steps.append(self._step(adapter, scenario, step, context, holder))
+                run.steps.append(self._step(adapter, scenario, step, context, card))
         except HarnessError as exc:
             run.verdict, run.message = ERROR, f"harness: {exc}"
         except Exception as exc:
@@ -304,7 +313,7 @@ class RpWorld:
         scenario: Scenario,
         step: Step,
         context: StepContext,
-        holder: Any,
+        card: CardFacts,
     ) -> StepRecord:
         if step.fault is not None:
             self._ctl("POST", "/faults", step.fault.body())
@@ -322,11 +331,21 @@ class RpWorld:
         command_line = getattr(adapter, "command_line", None)
         if callable(command_line):
             command = shlex.join(str(arg) for arg in command_line(context))
-        findings = judge_outcome(scenario, step, context.flow, outcome)
+        flow = context.flow
+        findings = judge_outcome(scenario, step, flow, outcome)
+        findings += judge_evidence(
+            trace,
+            flow,
+            outcome,
+            message=_message_given(adapter, context),
+            certificate=card.certificates[flow],
+        )
         findings += judge_pin_budget(trace, 1 if step.typed == "wrong" else 0)
-        findings += judge_data_minimisation(trace, context.flow)
-        if holder is not None and outcome.outcome == "accepted" and context.flow == "sign":
-            findings += judge_identity(outcome.identity, expected_identity(holder))
+        findings += judge_data_minimisation(trace, flow)
+        if card.holder is not None and outcome.outcome == "accepted" and flow == "sign":
+            findings += judge_identity(outcome.identity, expected_identity(card.holder))
+        else:
+            findings += judge_identity_keys(outcome.identity)
         findings += judge_revocation_evidence(outcome, fetched)
         self._cleanup()  # the user puts the card back; unused faults do not leak
         record = StepRecord(context.step, step, context, outcome, trace, findings, command)
@@ -338,7 +357,7 @@ class RpWorld:
         if self.pki is None:
             return {}
         counts = self.pki.control().get("requests", {})
-        return {kind: sum(counts.get(kind, {}).values()) for kind in ("ocsp", "crl")}
+        return {kind: int(counts.get(kind, {}).get("total", 0)) for kind in ("ocsp", "crl")}
 
     def _cleanup(self) -> None:
         if self.served is None:
@@ -348,6 +367,26 @@ class RpWorld:
             self.ensure_inserted()
         except Exception as exc:
             raise HarnessError(f"cannot put the card back: {exc}") from exc
+
+
+@dataclass(frozen=True)
+class CardFacts:
+    """What the harness knows of the scenario's card, to judge a step by."""
+
+    holder: Holder | None  # the basic four information (None: no signature certificate)
+    certificates: Mapping[Flow, bytes | None]  # DER of each flow's certificate on the card
+
+
+def _message_given(adapter: Adapter, context: StepContext) -> bytes | None:
+    """The value the card must sign in this step, when the software was handed it: the
+    challenge for a login, the document for a signature (`gives_message` of the adapter;
+    an adapter that does not say is not held to one)."""
+    gives = getattr(adapter, "gives_message", None)
+    if not callable(gives) or not gives(context.flow):
+        return None
+    if context.flow == "login":
+        return context.challenge
+    return context.data_file.read_bytes()
 
 
 def _verdict(scenario: Scenario, steps: Sequence[StepRecord]) -> tuple[str, str]:
@@ -360,6 +399,9 @@ def _verdict(scenario: Scenario, steps: Sequence[StepRecord]) -> tuple[str, str]
         )
     notes = [f"step {r.number}: {f.line()}" for r in steps for f in r.findings]
     if scenario.identity and not any(reports_identity(record.outcome.identity) for record in steps):
+        unknown = [key for r in steps for key in unrecognised_keys(r.outcome.identity)]
+        if unknown:
+            return FAIL, "[identity] " + unrecognised_message(list(dict.fromkeys(unknown)))
         return NOT_APPLICABLE, "the software reports no identity fields: extraction not judged"
     return PASS, "\n".join(notes)
 

@@ -183,6 +183,11 @@ class Pkcs11Adapter:
         self.module = module
         self.name = f"pkcs11:{getattr(callable, '__name__', type(callable).__name__)}"
 
+    @staticmethod
+    def gives_message(flow: Flow) -> bool:
+        """The callable has context.challenge and context.data_file: held to them."""
+        return True
+
     def module_path(self, context: StepContext) -> str:
         path = self.module or context.pkcs11_module or find_opensc_module()
         if not path:
@@ -313,7 +318,7 @@ def _sign_and_verify(token: Token, pin: str, data: bytes, what: str) -> StepOutc
         ACCEPTED,
         f"{what} signature verified with the card's certificate (certificate not validated)",
         identity=_certificate_identity(certificate),
-        extra={"signature": signature.hex()},
+        signature=signature,
     )
 
 
@@ -327,7 +332,7 @@ def pkcs11_login(context: StepContext, token: Token) -> StepOutcome:
     blocked PIN OpenSC still sends the PIN to the card (which answers 6984). It accepts any
     card whose key matches its own certificate, so it is a demonstration of the adapter and
     a baseline, not a correct relying party. Identity: the certificate's subject DN and
-    serial (hex). `extra["signature"]`: the signature, hex.
+    serial (hex). `signature`: the signature (the harness checks it against the card's).
     """
     return _sign_and_verify(token, context.pin, context.challenge, "challenge")
 

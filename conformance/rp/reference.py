@@ -288,7 +288,7 @@ class RelyingParty:
         names = certificate.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
         subject = str(names[0].value) if names else ""
         identity = {"subject": subject, "serial": format(certificate.serial_number, "x")}
-        return StepOutcome(ACCEPTED, "logged in", identity)
+        return StepOutcome(ACCEPTED, "logged in", identity, signature=signature)
 
     def sign(
         self,
@@ -311,7 +311,8 @@ class RelyingParty:
         self.validator.validate(
             certificate, self.trust_anchors(card, SIGN, roots), now, SIGN.purpose
         )
-        return StepOutcome(ACCEPTED, "signature verified", self.identity(certificate))
+        identity = self.identity(certificate)
+        return StepOutcome(ACCEPTED, "signature verified", identity, signature=signature)
 
     # -- card steps -------------------------------------------------------------------------
 
@@ -642,7 +643,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         data_file=args.data,
         mutant=args.mutant,
     )
-    print(result_line(outcome.outcome, outcome.reason, outcome.identity), flush=True)
+    line = result_line(outcome.outcome, outcome.reason, outcome.identity, outcome.signature)
+    print(line, flush=True)
     return EXIT_CODES[outcome.outcome]
 
 

@@ -86,9 +86,14 @@ class Step:
     because: str = ""  # why a correct relying party does that (used in failure messages)
     fault: Fault | None = None
     removal: Removal | None = None
+    why: Mapping[Flow, str] = field(default_factory=dict)  # per flow, where the flows differ
 
     def expectation(self, flow: Flow) -> str:
         return self.expect[flow]
+
+    def reason(self, flow: Flow) -> str:
+        """Why a correct relying party does what the step expects in `flow`."""
+        return self.why.get(flow, self.because)
 
 
 @dataclass(frozen=True)
@@ -243,6 +248,10 @@ CATALOGUE: tuple[Scenario, ...] = (
                 "right",
                 _split(ACCEPT, REJECT_CLEANLY),
                 "only the signing password is blocked",
+                why=_split(
+                    "the authentication PIN is not blocked (only the signing password is)",
+                    "the signing password is blocked",
+                ),
             ),
         ),
         remaining={"sign": 0},
@@ -347,6 +356,10 @@ CATALOGUE: tuple[Scenario, ...] = (
                 "right",
                 _split(REJECT, ACCEPT),
                 "the authentication certificate was not issued by an authentication root",
+                why=_split(
+                    "the authentication certificate was not issued by an authentication root",
+                    "the signature certificate is normal (only the authentication slot is not)",
+                ),
             ),
         ),
         persona="other-hierarchy",
@@ -403,6 +416,11 @@ CATALOGUE: tuple[Scenario, ...] = (
                 "right",
                 _split(ACCEPT, REJECT),
                 "the signature certificate is revoked (affiliationChanged)",
+                why=_split(
+                    "the authentication certificate is good (only the signature certificate "
+                    "is revoked)",
+                    "the signature certificate is revoked (affiliationChanged)",
+                ),
             ),
         ),
         persona="address-changed",
@@ -432,7 +450,18 @@ CATALOGUE: tuple[Scenario, ...] = (
         "Signature certificate on hold",
         "The signature certificate is revoked with certificateHold; authentication is good.",
         "types the right value",
-        (Step("right", _split(ACCEPT, REJECT), "the signature certificate is on hold"),),
+        (
+            Step(
+                "right",
+                _split(ACCEPT, REJECT),
+                "the signature certificate is on hold",
+                why=_split(
+                    "the authentication certificate is good (only the signature certificate "
+                    "is on hold)",
+                    "the signature certificate is on hold",
+                ),
+            ),
+        ),
         persona="certificate-hold",
         references="§7 #9",
     ),
@@ -619,6 +648,11 @@ CATALOGUE: tuple[Scenario, ...] = (
                 "right",
                 _split(ACCEPT, REJECT_CLEANLY),
                 "the card has no signature certificate",
+                why=_split(
+                    "the authentication certificate is valid (the card only lacks a signature "
+                    "certificate)",
+                    "the card has no signature certificate",
+                ),
             ),
         ),
         persona="under15",
@@ -691,8 +725,11 @@ def catalogue_markdown() -> str:
         "Generated from `conformance/rp/scenarios.py` (`mynasim rp-check --list` prints the "
         "same). Expectations per flow: **accept**; **reject** (not accepted: a rejection, or "
         "an error that fails closed); **reject-cleanly** (a rejection with a reason; a crash "
-        "or error fails). Every scenario is also judged by the PIN-budget, data-minimisation "
-        "and (for signatures) identity oracles. The clock is the scenario's; the software "
+        "or error fails). An accepted outcome counts only with evidence from the card: a "
+        "successful VERIFY of the flow's credential and a `9000` signature with the flow's key "
+        "in that step, over the challenge or document when the software was given it. Every "
+        "scenario is also judged by the PIN-budget, data-minimisation and (for signatures) "
+        "identity oracles. The clock is the scenario's; the software "
         "gets it as `{now}` / `MYNASIM_NOW`. The values the user types: "
         f"right = `{RIGHT_VALUES['login']}` (PIN) / `{RIGHT_VALUES['sign']}` (password), "
         f"wrong = `{WRONG_VALUES['login']}` / `{WRONG_VALUES['sign']}`. References name the "
@@ -707,8 +744,10 @@ def catalogue_markdown() -> str:
         out.append(f"- Setup: {scenario.setup()}")
         out.append(f"- The user: {scenario.user}")
         for number, step in enumerate(scenario.steps, 1):
-            expects = "; ".join(f"{flow} **{step.expect[flow]}**" for flow in scenario.flows)
-            out.append(f"- Step {number} ({step.typed} value): {expects}: {step.because}")
+            expects = "; ".join(
+                f"{flow} **{step.expect[flow]}** ({step.reason(flow)})" for flow in scenario.flows
+            )
+            out.append(f"- Step {number} ({step.typed} value): {expects}")
         if scenario.identity:
             out.append("- The extracted 4 information must equal the holder's, byte for byte.")
         catches = [name for name, (sid, _flow) in CATCHES.items() if sid == scenario.id]

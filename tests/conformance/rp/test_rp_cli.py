@@ -15,12 +15,15 @@ from pathlib import Path
 
 import pytest
 from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.hazmat.primitives.serialization import Encoding
 from rp_helpers import CHALLENGE, DOCUMENT, REFERENCE, Pki, holder_identity, login_identity
 
 from conformance.rp.context import ACCEPTED, ERROR, REJECTED, StepContext
 from conformance.rp.mutants import MUTANTS
 from conformance.rp.reference import main, relying_party
+from simulator.personalization.persona import load_persona
 
 NOW = "2026-11-27T03:00:00Z"
 READER = "Virtual PCD 00 00"
@@ -148,8 +151,14 @@ def cli(
 def test_cli_login_and_sign_through_pcscd(served: ServedCard, files: dict[str, Path]) -> None:
     done, result, seconds = cli("login", files, pin="1234")
     assert done.returncode == 0, done.stderr
+    signature = bytes.fromhex(str(result.pop("signature")))
     assert result == {"outcome": ACCEPTED, "reason": "logged in",
                       "identity": login_identity("default")}  # fmt: skip
+    # the signature it reports is the card's, over the challenge, under the card's certificate
+    key = x509.load_der_x509_certificate(load_persona("default").auth.certificate or b"")
+    public = key.public_key()
+    assert isinstance(public, rsa.RSAPublicKey)
+    public.verify(signature, CHALLENGE, padding.PKCS1v15(), hashes.SHA256())
     print(f"login through the CLI: {seconds:.2f} s")
     done, result, seconds = cli("sign", files, pin="abc123", stdin=True)
     assert done.returncode == 0, done.stderr
