@@ -732,6 +732,11 @@ class _CaseAdapter:
             self.before()
         return self.inner.run(context)
 
+    def gives_message(self, flow: Flow) -> bool:
+        """As the software under test: whether it was handed the value to sign."""
+        gives = getattr(self.inner, "gives_message", None)
+        return bool(callable(gives) and gives(flow))
+
 
 def command_line_of(adapter: Adapter) -> Callable[[StepContext], list[str]] | None:
     """The adapter's redacted command line, if it runs a command (ThirdPartyAdapter: the

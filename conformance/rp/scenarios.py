@@ -41,7 +41,7 @@ class Fault:
     """A response fault armed on the served card before a step (see `mynasim ctl fault`)."""
 
     ins: str  # "2A"
-    kind: str  # delay | flip | truncate | sw | der | chain61 | wrong-le
+    kind: str  # delay | flip | truncate | sw | der | chain61 | wrong-le | empty | other-key
     seconds: float = 0.0
     sw: str | None = None
     length: int = 0
