@@ -76,7 +76,11 @@ THIRD_PARTY_INTRO = (
     "(tests/interop/test_rp_harness.py) re-runs both and fails when a verdict changes. "
     "Regenerate after a deliberate change with `python -m conformance.rp.differential "
     "REPORT_DIR... > conformance/rp/THIRD_PARTY.md`. `-`: the scenario is not for a flow this "
-    "software offers (NOT APPLICABLE)."
+    "software offers (NOT APPLICABLE). The evidence oracle (an accepted outcome needs the "
+    "card's VERIFY and signature in that step) changed no verdict here: pkcs11-tool is given "
+    "`{challenge_file}` / `{data_file}` and the card signed a SHA-256 DigestInfo of them; "
+    "pyHanko signs the CMS signed attributes of `{pdf}`, so what it signed is not held to a "
+    "given value (a note in its transcripts)."
 )
 
 

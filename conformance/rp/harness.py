@@ -115,6 +115,9 @@ class ScenarioRun:
                 )
             if outcome.identity:
                 lines.append(f"= identity {json.dumps(outcome.identity, ensure_ascii=False)}")
+            if outcome.signature is not None:
+                head = outcome.signature[:8].hex(" ").upper()
+                lines.append(f"= reported signature: {len(outcome.signature)} bytes, {head} ...")
             for finding in record.findings:
                 lines.append(f"! {finding.line()}")
             if record.findings and failures(record.findings):
