@@ -380,16 +380,16 @@ class CardFacts:
     certificates: Mapping[Flow, bytes | None]  # DER of each flow's certificate on the card
 
 
-def _message_given(adapter: Adapter, context: StepContext) -> bytes | None:
-    """The value the card must sign in this step, when the software was handed it: the
-    challenge for a login, the document for a signature (`gives_message` of the adapter;
-    an adapter that does not say is not held to one)."""
+def _message_given(adapter: Adapter, context: StepContext) -> list[bytes] | None:
+    """The value the card must sign in this step, in the forms the software was handed it:
+    a login's challenge as bytes and as the hex text of `{challenge}`, a signature's document
+    (`gives_message` of the adapter; an adapter that does not say is not held to one)."""
     gives = getattr(adapter, "gives_message", None)
     if not callable(gives) or not gives(context.flow):
         return None
     if context.flow == "login":
-        return context.challenge
-    return context.data_file.read_bytes()
+        return [context.challenge, context.challenge.hex().encode("ascii")]
+    return [context.data_file.read_bytes()]
 
 
 def _verdict(scenario: Scenario, steps: Sequence[StepRecord]) -> tuple[str, str]:

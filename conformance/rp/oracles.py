@@ -378,6 +378,11 @@ def _verified_at(trace: StepTrace, pin: str) -> list[int]:
     ]
 
 
+def bound_to(data: bytes, values: Sequence[bytes]) -> bool:
+    """Whether `data` is derived from one of the forms of the given value."""
+    return any(derived_from(data, value) for value in values)
+
+
 def derived_from(data: bytes, value: bytes) -> bool:
     """Whether what the host sent for signing is `value` itself, a hash of it, or a DigestInfo
     of such a hash: the forms the P1 schemes of jpki-card-reference.md §10 take (P1 00 a
@@ -399,13 +404,14 @@ def judge_evidence(
     flow: Flow,
     outcome: StepOutcome,
     *,
-    message: bytes | None,
+    message: Sequence[bytes] | None,
     certificate: bytes | None,
 ) -> list[Finding]:
     """An accepted outcome is a claim that the card did the flow: check the trace for it.
 
-    `message`: the challenge (login) or document (sign) the software was given, or None when
-    it was given none (then the binding is not judged, and a note says so). `certificate`:
+    `message`: the challenge (login) or document (sign) the software was given, in each form
+    it was given (the challenge's bytes and its hex text), or None when it was given none
+    (then the binding is not judged, and a note says so). `certificate`:
     the card's certificate of the flow (DER), to verify a signature the software reports."""
     if outcome.outcome != ACCEPTED:
         return []
@@ -436,7 +442,7 @@ def judge_evidence(
                 "what the card signed was not checked against it",
             )
         )
-    elif not any(derived_from(s.data, message) for s in signed):
+    elif not any(bound_to(s.data, message) for s in signed):
         findings.append(
             Finding("evidence", FAIL, f"the card signed something other than {FLOW_MESSAGE[flow]}")
         )
@@ -448,7 +454,7 @@ def judge_evidence(
 def _judge_reported_signature(
     reported: bytes,
     signed: Sequence[CardSignature],
-    message: bytes | None,
+    message: Sequence[bytes] | None,
     certificate: bytes | None,
     flow: Flow,
 ) -> list[Finding]:
@@ -476,7 +482,7 @@ def _judge_reported_signature(
                 "the reported signature does not verify with the card's certificate",
             )
         ]
-    if message is not None and not derived_from(recovered, message):
+    if message is not None and not bound_to(recovered, message):
         text = f"the reported signature is not over {FLOW_MESSAGE[flow]}"
         return [Finding("evidence", FAIL, text)]
     return []

@@ -306,8 +306,9 @@ def evidence(
     persona: str = "default",
 ) -> list[tuple[str, str]]:
     trace = parse_trace(session.records)
+    given = None if message is None else [message]
     found = judge_evidence(
-        trace, flow, outcome, message=message, certificate=certificate(persona, flow)
+        trace, flow, outcome, message=given, certificate=certificate(persona, flow)
     )
     return [(f.severity, f.message) for f in found]
 
@@ -372,7 +373,7 @@ def test_a_pin_verified_only_after_the_signature_is_not_evidence() -> None:
     # the same exchanges with the VERIFY cut out: a signature the trace cannot explain
     cut = [r for r in records if "00 20 00 80 04" not in str(r.get("apdu", ""))]
     trace = parse_trace(cut)
-    [finding] = judge_evidence(trace, "login", accepted(), message=NONCE, certificate=None)
+    [finding] = judge_evidence(trace, "login", accepted(), message=[NONCE], certificate=None)
     assert "was never verified in this step before the card signed" in finding.message
 
 
@@ -430,7 +431,7 @@ def test_a_reported_signature_is_verified_with_the_cards_certificate() -> None:
     mine = last_signature(session)
     trace = parse_trace(session.records)
     other = certificate("other-hierarchy", "login")  # not this card's key
-    [finding] = judge_evidence(trace, "login", accepted(mine), message=NONCE, certificate=other)
+    [finding] = judge_evidence(trace, "login", accepted(mine), message=[NONCE], certificate=other)
     assert finding.message == "the reported signature does not verify with the card's certificate"
 
 
@@ -448,7 +449,7 @@ def test_a_signature_in_parts_61xx_is_joined() -> None:
     assert joined.signature == signature and joined.key == "0017"
     trace = parse_trace(records)
     assert (
-        judge_evidence(trace, "login", accepted(signature), message=NONCE, certificate=None) == []
+        judge_evidence(trace, "login", accepted(signature), message=[NONCE], certificate=None) == []
     )
 
 
@@ -482,3 +483,19 @@ def test_an_attempt_to_select_a_card_info_ap_is_a_finding_whatever_the_card_says
         "tried to select the 券面事項入力補助AP (card-info text AP) (the card answered 6A82), "
         "which a login does not need"
     )
+
+
+def test_a_login_that_signs_the_challenges_hex_text_is_bound_to_it() -> None:
+    """`{challenge}` hands the software hex text; signing that text is signing the challenge."""
+    challenge = bytes(range(32))
+    session = Session()
+    session.send(JPKI)
+    session.verify("0018", b"1234")
+    session.send("00A4020C020017")
+    text = challenge.hex().encode()
+    sign_with_current_key(session, DIGEST_INFO + hashlib.sha256(text).digest())
+    trace = parse_trace(session.records)
+    forms = [challenge, text]
+    assert judge_evidence(trace, "login", accepted(), message=forms, certificate=None) == []
+    [finding] = judge_evidence(trace, "login", accepted(), message=[challenge], certificate=None)
+    assert finding.message == "the card signed something other than the challenge"
