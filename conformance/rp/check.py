@@ -372,9 +372,9 @@ def add_rp_check_parser(sub: Any) -> argparse.ArgumentParser:
         help="run relying-party scenarios against software and write reports",
         description="Serve the virtual card through pcscd, play each scenario (persona, PIN "
         "tries, PKI clock and failures, faults), run the software under test once per step "
-        "as the user would, judge it with the oracles (outcome, PIN budget, data "
-        "minimisation, identity, tearing) and write JUnit XML, JSON lines and HTML reports. "
-        "Exit status 0 when no scenario failed, 1 otherwise, 2 for bad arguments.",
+        "as the user would, judge it with the oracles (evidence from the card, outcome, PIN "
+        "budget, data minimisation, identity, tearing) and write JUnit XML, JSON lines and "
+        "HTML reports. Exit status 0 when no scenario failed, 1 otherwise, 2 for bad arguments.",
     )  # fmt: skip
     add_software_arguments(parser)
     parser.add_argument(
