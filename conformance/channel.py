@@ -17,6 +17,8 @@ from simulator.apdu.sw import describe
 class Response:
     data: bytes
     sw: int
+    # the command this answers (for failure messages, shown redacted); not compared
+    command: bytes = field(default=b"", repr=False, compare=False)
 
     @property
     def ok(self) -> bool:
@@ -60,7 +62,7 @@ class CardChannel:
         raw = bytes.fromhex(apdu.replace(" ", "")) if isinstance(apdu, str) else apdu
         response = self.transmit_bytes(raw)
         self.transcript.append(Exchange(raw, response))
-        return Response(response[:-2], int.from_bytes(response[-2:], "big"))
+        return Response(response[:-2], int.from_bytes(response[-2:], "big"), raw)
 
     def reset(self) -> bytes:
         """Power-cycle the card (security status cleared, counters kept)."""

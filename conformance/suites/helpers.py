@@ -6,6 +6,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 
 from conformance.channel import CardChannel, Response
+from conformance.sw import sw_name
 
 JPKI_AID = "D392F000260100000001"
 TEXT_AID = "D3921000310001010408"
@@ -31,7 +32,7 @@ def enter(card: CardChannel, aid: str) -> None:
     """Select an application (which must be there)."""
     sw = select_aid(card, aid).sw
     if sw != OK:
-        raise AssertionError(f"SELECT {aid}: {sw:04X}")
+        raise AssertionError(f"SELECT {aid}: expected {sw_name(OK)}, got {sw_name(sw)}")
 
 
 def verify(card: CardChannel, p2: int, value: bytes) -> int:
@@ -68,7 +69,7 @@ def read_ef(card: CardChannel, fid: int) -> Response:
     """SELECT the EF, then read it whole (the SELECT must succeed)."""
     sw = select_ef(card, fid).sw
     if sw != OK:
-        raise AssertionError(f"SELECT EF {fid:04X}: {sw:04X}")
+        raise AssertionError(f"SELECT EF {fid:04X}: expected {sw_name(OK)}, got {sw_name(sw)}")
     return read_current(card)
 
 

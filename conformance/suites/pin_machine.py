@@ -18,6 +18,7 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_stat
 
 from conformance.channel import CardChannel
 from conformance.suites.helpers import query, select_aid, select_ef, tries, verify
+from conformance.sw import expect_sw
 from conformance.targets import Target
 
 MACHINE_SETTINGS = settings(
@@ -75,19 +76,19 @@ class PinMachine(RuleBasedStateMachine):
         self.verified = False
 
     def _enter(self) -> None:
-        assert select_aid(self.card, self.pin.aid).sw == 0x9000
+        expect_sw(select_aid(self.card, self.pin.aid), 0x9000)
 
     @rule()
     def status_query(self) -> None:
-        assert query(self.card, 0x80 | self.pin.fid) == 0x63C0 | self.remaining
+        expect_sw(query(self.card, 0x80 | self.pin.fid), 0x63C0 | self.remaining)
 
     @rule(by_sfi=st.booleans())
     def verify_correct(self, by_sfi: bool) -> None:
         sw = self._verify(self.pin.value, by_sfi)
         if self.remaining == 0:
-            assert sw == 0x6984
+            expect_sw(sw, 0x6984)
             return
-        assert sw == 0x9000
+        expect_sw(sw, 0x9000)
         self.remaining = self.pin.max_tries
         self.verified = True
 
@@ -96,21 +97,21 @@ class PinMachine(RuleBasedStateMachine):
         value = self.pin.wrong_values[index % len(self.pin.wrong_values)]
         sw = self._verify(value, by_sfi)
         if self.remaining == 0:
-            assert sw == 0x6984
+            expect_sw(sw, 0x6984)
             return
         self.remaining -= 1
         self.verified = False
-        assert sw == 0x63C0 | self.remaining
+        expect_sw(sw, 0x63C0 | self.remaining)
 
     def _verify(self, value: bytes, by_sfi: bool) -> int:
         if by_sfi:
             return verify(self.card, 0x80 | self.pin.fid, value)
-        assert select_ef(self.card, self.pin.fid).sw == 0x9000
+        expect_sw(select_ef(self.card, self.pin.fid), 0x9000)
         return verify(self.card, 0x80, value)
 
     @rule()
     def select_other_ef(self) -> None:
-        assert select_ef(self.card, self.pin.other_ef).sw == 0x9000
+        expect_sw(select_ef(self.card, self.pin.other_ef), 0x9000)
 
     @rule()
     def reselect_application(self) -> None:

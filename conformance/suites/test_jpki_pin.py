@@ -28,6 +28,7 @@ from conformance.suites.pin_machine import (
     run_pin_machine,
     wrong_values_for,
 )
+from conformance.sw import expect_not_sw, expect_sw
 from conformance.targets import Target
 from simulator.personalization.persona import Persona, PinSpec
 
@@ -41,13 +42,13 @@ def _wrong(spec: PinSpec) -> bytes:
 
 def _auth_key_usable(card: CardChannel) -> bool:
     sw = sign(card, 0x00, 0x97, DIGEST_INFO).sw
-    assert sw in (0x9000, 0x6982), f"{sw:04X}"
+    expect_sw(sw, 0x9000, 0x6982)
     return sw == 0x9000
 
 
 def _sign_cert_readable(card: CardChannel) -> bool:
     sw = card.send("00B0810004").sw
-    assert sw in (0x9000, 0x6982), f"{sw:04X}"
+    expect_sw(sw, 0x9000, 0x6982)
     return sw == 0x9000
 
 
@@ -60,10 +61,10 @@ def _pin(persona: Persona, fid: int) -> PinSpec:
 
 def _query_spends_nothing(card: CardChannel, spec: PinSpec, fid: int) -> None:
     enter(card, JPKI_AID)
-    assert select_ef(card, fid).sw == 0x9000
+    expect_sw(select_ef(card, fid), 0x9000)
     for _ in range(spec.max_tries + 2):
-        assert query(card, 0x80) == retries_sw(spec.remaining)
-    assert query(card, 0x80 | fid) == retries_sw(spec.remaining)
+        expect_sw(query(card, 0x80), retries_sw(spec.remaining))
+    expect_sw(query(card, 0x80 | fid), retries_sw(spec.remaining))
 
 
 @pytest.mark.spec("JPKI-PIN-001", section="4.2")
@@ -78,9 +79,9 @@ def test_sign_query_answers_63cx_and_spends_nothing(card: CardChannel, persona: 
 
 def _query_after_success(card: CardChannel, spec: PinSpec, fid: int) -> None:
     enter(card, JPKI_AID)
-    assert verify_ef(card, fid, spec.value) == 0x9000
-    assert query(card, 0x80) == retries_sw(spec.max_tries)  # not 9000 (OSC#959)
-    assert query(card, 0x80 | fid) == retries_sw(spec.max_tries)
+    expect_sw(verify_ef(card, fid, spec.value), 0x9000)
+    expect_sw(query(card, 0x80), retries_sw(spec.max_tries))  # not 9000 (OSC#959)
+    expect_sw(query(card, 0x80 | fid), retries_sw(spec.max_tries))
 
 
 @pytest.mark.spec("JPKI-PIN-003", section="4.2")
@@ -98,10 +99,10 @@ def test_sign_query_after_success_still_63cx(card: CardChannel, persona: Persona
 
 def _wrong_then_correct(card: CardChannel, spec: PinSpec, fid: int) -> None:
     enter(card, JPKI_AID)
-    assert verify_ef(card, fid, _wrong(spec)) == retries_sw(spec.remaining - 1)
-    assert query(card, 0x80) == retries_sw(spec.remaining - 1)
-    assert verify(card, 0x80, spec.value) == 0x9000
-    assert query(card, 0x80) == retries_sw(spec.max_tries)  # restored to the limit
+    expect_sw(verify_ef(card, fid, _wrong(spec)), retries_sw(spec.remaining - 1))
+    expect_sw(query(card, 0x80), retries_sw(spec.remaining - 1))
+    expect_sw(verify(card, 0x80, spec.value), 0x9000)
+    expect_sw(query(card, 0x80), retries_sw(spec.max_tries))  # restored to the limit
 
 
 @pytest.mark.spec("JPKI-PIN-005", section="4.2")
@@ -122,16 +123,16 @@ def test_sign_wrong_password_decrements_and_correct_restores(
 
 def _exhaust(card: CardChannel, spec: PinSpec, fid: int) -> None:
     enter(card, JPKI_AID)
-    assert select_ef(card, fid).sw == 0x9000
+    expect_sw(select_ef(card, fid), 0x9000)
     for left in range(spec.remaining - 1, -1, -1):
-        assert verify(card, 0x80, _wrong(spec)) == retries_sw(left)
-    assert query(card, 0x80) == 0x63C0
-    assert verify(card, 0x80, spec.value) == 0x6984  # not 6983
-    assert verify(card, 0x80, _wrong(spec)) == 0x6984
-    assert query(card, 0x80 | fid) == 0x63C0
+        expect_sw(verify(card, 0x80, _wrong(spec)), retries_sw(left))
+    expect_sw(query(card, 0x80), 0x63C0)
+    expect_sw(verify(card, 0x80, spec.value), 0x6984)  # not 6983
+    expect_sw(verify(card, 0x80, _wrong(spec)), 0x6984)
+    expect_sw(query(card, 0x80 | fid), 0x63C0)
     card.reset()
     enter(card, JPKI_AID)
-    assert verify(card, 0x80 | fid, spec.value) == 0x6984  # blocked for good
+    expect_sw(verify(card, 0x80 | fid, spec.value), 0x6984)  # blocked for good
 
 
 @pytest.mark.spec("JPKI-PIN-007", section="4.2")
@@ -153,7 +154,7 @@ def test_sign_password_blocks_after_its_limit(card: CardChannel, persona: Person
 @pytest.mark.spec("JPKI-PIN-009", section="4.2")
 def test_auth_verify_by_sfi(card: CardChannel, persona: Persona) -> None:
     enter(card, JPKI_AID)
-    assert verify(card, 0x98, persona.auth_pin.value) == 0x9000
+    expect_sw(verify(card, 0x98, persona.auth_pin.value), 0x9000)
     assert _auth_key_usable(card)
 
 
@@ -161,7 +162,7 @@ def test_auth_verify_by_sfi(card: CardChannel, persona: Persona) -> None:
 @pytest.mark.requires("sign_certificate")
 def test_sign_verify_by_sfi(card: CardChannel, persona: Persona) -> None:
     enter(card, JPKI_AID)
-    assert verify(card, 0x9B, persona.sign_pin.value) == 0x9000
+    expect_sw(verify(card, 0x9B, persona.sign_pin.value), 0x9000)
     assert _sign_cert_readable(card)
 
 
@@ -171,7 +172,7 @@ def test_sign_verify_by_sfi(card: CardChannel, persona: Persona) -> None:
 @pytest.mark.spec("JPKI-PIN-011", section="4.3")
 def test_auth_status_cleared_by_application_select(card: CardChannel, persona: Persona) -> None:
     enter(card, JPKI_AID)
-    assert verify(card, 0x98, persona.auth_pin.value) == 0x9000
+    expect_sw(verify(card, 0x98, persona.auth_pin.value), 0x9000)
     assert _auth_key_usable(card)
     enter(card, JPKI_AID)  # the same application: still a logout
     assert not _auth_key_usable(card)
@@ -181,7 +182,7 @@ def test_auth_status_cleared_by_application_select(card: CardChannel, persona: P
 @pytest.mark.requires("sign_certificate")
 def test_sign_status_cleared_by_application_select(card: CardChannel, persona: Persona) -> None:
     enter(card, JPKI_AID)
-    assert verify(card, 0x9B, persona.sign_pin.value) == 0x9000
+    expect_sw(verify(card, 0x9B, persona.sign_pin.value), 0x9000)
     assert _sign_cert_readable(card)
     enter(card, JPKI_AID)
     assert not _sign_cert_readable(card)
@@ -191,9 +192,9 @@ def test_sign_status_cleared_by_application_select(card: CardChannel, persona: P
 @pytest.mark.requires("sign_certificate")
 def test_sign_status_cleared_by_reset(card: CardChannel, persona: Persona) -> None:
     enter(card, JPKI_AID)
-    assert verify(card, 0x9B, persona.sign_pin.value) == 0x9000
+    expect_sw(verify(card, 0x9B, persona.sign_pin.value), 0x9000)
     card.reset()
-    assert card.send("00B0810004").sw != 0x9000  # MF level: no application, no EF
+    expect_not_sw(card.send("00B0810004"), 0x9000)  # MF level: no application, no EF
     enter(card, JPKI_AID)
     assert not _sign_cert_readable(card)
 
@@ -201,9 +202,9 @@ def test_sign_status_cleared_by_reset(card: CardChannel, persona: Persona) -> No
 @pytest.mark.spec("JPKI-PIN-014", section="4.3")
 def test_auth_status_cleared_by_reset(card: CardChannel, persona: Persona) -> None:
     enter(card, JPKI_AID)
-    assert verify(card, 0x98, persona.auth_pin.value) == 0x9000
+    expect_sw(verify(card, 0x98, persona.auth_pin.value), 0x9000)
     card.reset()
-    assert sign(card, 0x00, 0x97, DIGEST_INFO).sw != 0x9000
+    expect_not_sw(sign(card, 0x00, 0x97, DIGEST_INFO), 0x9000)
     enter(card, JPKI_AID)
     assert not _auth_key_usable(card)
 
@@ -212,34 +213,34 @@ def test_auth_status_cleared_by_reset(card: CardChannel, persona: Persona) -> No
 @pytest.mark.requires("sign_certificate")
 def test_sign_status_kept_across_ef_selects(card: CardChannel, persona: Persona) -> None:
     enter(card, JPKI_AID)
-    assert verify_ef(card, SIGN, persona.sign_pin.value) == 0x9000
+    expect_sw(verify_ef(card, SIGN, persona.sign_pin.value), 0x9000)
     for fid in (0x0002, 0x0006, 0x000B, 0x0018, 0x0001):
-        assert select_ef(card, fid).sw == 0x9000
-    assert card.send("00B0000004").sw == 0x9000
+        expect_sw(select_ef(card, fid), 0x9000)
+    expect_sw(card.send("00B0000004"), 0x9000)
 
 
 @pytest.mark.spec("JPKI-PIN-016", section="4.3")
 def test_auth_status_kept_across_ef_selects(card: CardChannel, persona: Persona) -> None:
     enter(card, JPKI_AID)
-    assert verify_ef(card, AUTH, persona.auth_pin.value) == 0x9000
+    expect_sw(verify_ef(card, AUTH, persona.auth_pin.value), 0x9000)
     for fid in (0x000B, 0x0006, 0x001B, 0x0017):
-        assert select_ef(card, fid).sw == 0x9000
-    assert sign(card, 0x00, 0x80, DIGEST_INFO).sw == 0x9000
+        expect_sw(select_ef(card, fid), 0x9000)
+    expect_sw(sign(card, 0x00, 0x80, DIGEST_INFO), 0x9000)
 
 
 @pytest.mark.spec("JPKI-PIN-017", section="4.3")
 @pytest.mark.requires("sign_certificate")
 def test_auth_pin_does_not_open_sign_certificate(card: CardChannel, persona: Persona) -> None:
     enter(card, JPKI_AID)
-    assert verify(card, 0x98, persona.auth_pin.value) == 0x9000
+    expect_sw(verify(card, 0x98, persona.auth_pin.value), 0x9000)
     assert not _sign_cert_readable(card)
-    assert sign(card, 0x00, 0x9A, DIGEST_INFO).sw == 0x6982
+    expect_sw(sign(card, 0x00, 0x9A, DIGEST_INFO), 0x6982)
 
 
 @pytest.mark.spec("JPKI-PIN-018", section="4.3")
 def test_sign_password_does_not_open_auth_key(card: CardChannel, persona: Persona) -> None:
     enter(card, JPKI_AID)
-    assert verify(card, 0x9B, persona.sign_pin.value) == 0x9000
+    expect_sw(verify(card, 0x9B, persona.sign_pin.value), 0x9000)
     assert not _auth_key_usable(card)
 
 
@@ -250,8 +251,8 @@ def test_lowercase_password_is_a_wrong_try(card: CardChannel, persona: Persona) 
     if spec.value.lower() == spec.value:
         pytest.skip("NOT APPLICABLE: the signing password has no letters")
     enter(card, JPKI_AID)
-    assert verify(card, 0x9B, spec.value.lower()) == retries_sw(spec.remaining - 1)
-    assert verify(card, 0x9B, spec.value) == 0x9000
+    expect_sw(verify(card, 0x9B, spec.value.lower()), retries_sw(spec.remaining - 1))
+    expect_sw(verify(card, 0x9B, spec.value), 0x9000)
 
 
 @pytest.mark.spec("JPKI-PIN-020", section="4.2")
@@ -260,10 +261,10 @@ def test_lowercase_password_is_a_wrong_try(card: CardChannel, persona: Persona) 
 def test_wrong_password_after_correct_clears_status(card: CardChannel, persona: Persona) -> None:
     spec = persona.sign_pin
     enter(card, JPKI_AID)
-    assert verify(card, 0x9B, spec.value) == 0x9000
-    assert verify(card, 0x9B, _wrong(spec)) == retries_sw(spec.max_tries - 1)
+    expect_sw(verify(card, 0x9B, spec.value), 0x9000)
+    expect_sw(verify(card, 0x9B, _wrong(spec)), retries_sw(spec.max_tries - 1))
     assert not _sign_cert_readable(card)
-    assert verify(card, 0x9B, spec.value) == 0x9000
+    expect_sw(verify(card, 0x9B, spec.value), 0x9000)
 
 
 @pytest.mark.spec("JPKI-PIN-021", section="4.2")
@@ -271,10 +272,10 @@ def test_wrong_password_after_correct_clears_status(card: CardChannel, persona: 
 def test_wrong_pin_after_correct_clears_auth_status(card: CardChannel, persona: Persona) -> None:
     spec = persona.auth_pin
     enter(card, JPKI_AID)
-    assert verify(card, 0x98, spec.value) == 0x9000
-    assert verify(card, 0x98, _wrong(spec)) == retries_sw(spec.max_tries - 1)
+    expect_sw(verify(card, 0x98, spec.value), 0x9000)
+    expect_sw(verify(card, 0x98, _wrong(spec)), retries_sw(spec.max_tries - 1))
     assert not _auth_key_usable(card)
-    assert verify(card, 0x98, spec.value) == 0x9000
+    expect_sw(verify(card, 0x98, spec.value), 0x9000)
 
 
 # -- malformed VERIFY ---------------------------------------------------------------
@@ -283,37 +284,37 @@ def test_wrong_pin_after_correct_clears_auth_status(card: CardChannel, persona: 
 @pytest.mark.spec("JPKI-PIN-022", section="4.1")
 def test_verify_longer_than_16_bytes_is_6700_and_free(card: CardChannel, persona: Persona) -> None:
     enter(card, JPKI_AID)
-    assert verify(card, 0x98, b"1" * 17) == 0x6700
-    assert query(card, 0x98) == retries_sw(persona.auth_pin.remaining)
+    expect_sw(verify(card, 0x98, b"1" * 17), 0x6700)
+    expect_sw(query(card, 0x98), retries_sw(persona.auth_pin.remaining))
 
 
 @pytest.mark.spec("JPKI-PIN-023", section="7")
 def test_verify_with_p1_not_00_is_6a86(card: CardChannel, persona: Persona) -> None:
     enter(card, JPKI_AID)
     value = persona.auth_pin.value
-    assert card.send(bytes([0x00, 0x20, 0x01, 0x98, len(value)]) + value).sw == 0x6A86
-    assert query(card, 0x98) == retries_sw(persona.auth_pin.remaining)
+    expect_sw(card.send(bytes([0x00, 0x20, 0x01, 0x98, len(value)]) + value), 0x6A86)
+    expect_sw(query(card, 0x98), retries_sw(persona.auth_pin.remaining))
 
 
 @pytest.mark.spec("JPKI-PIN-024", section="15.4")
 def test_verify_on_a_non_pin_ef_is_6981(card: CardChannel, persona: Persona) -> None:
     enter(card, JPKI_AID)
-    assert select_ef(card, 0x000B).sw == 0x9000
-    assert verify(card, 0x80, persona.auth_pin.value) == 0x6981
-    assert verify(card, 0x97, persona.auth_pin.value) == 0x6981  # a key, not a PIN
+    expect_sw(select_ef(card, 0x000B), 0x9000)
+    expect_sw(verify(card, 0x80, persona.auth_pin.value), 0x6981)
+    expect_sw(verify(card, 0x97, persona.auth_pin.value), 0x6981)  # a key, not a PIN
 
 
 @pytest.mark.spec("JPKI-PIN-025", section="15.4")
 def test_verify_with_unknown_sfi_is_6a88(card: CardChannel, persona: Persona) -> None:
     enter(card, JPKI_AID)
-    assert verify(card, 0x85, persona.auth_pin.value) == 0x6A88
+    expect_sw(verify(card, 0x85, persona.auth_pin.value), 0x6A88)
 
 
 @pytest.mark.spec("JPKI-PIN-026", section="4.2")
 def test_verify_with_le_only_is_the_status_query(card: CardChannel, persona: Persona) -> None:
     enter(card, JPKI_AID)
     select_ef(card, AUTH)
-    assert card.send("0020008000").sw == retries_sw(persona.auth_pin.remaining)
+    expect_sw(card.send("0020008000"), retries_sw(persona.auth_pin.remaining))
 
 
 @pytest.mark.spec("JPKI-PIN-027", section="4.2")
@@ -321,15 +322,15 @@ def test_verify_with_le_only_is_the_status_query(card: CardChannel, persona: Per
 def test_wrong_length_value_is_a_wrong_try(card: CardChannel, persona: Persona) -> None:
     spec = persona.auth_pin
     enter(card, JPKI_AID)
-    assert verify(card, 0x98, spec.value[:2]) == retries_sw(spec.remaining - 1)
-    assert verify(card, 0x98, spec.value) == 0x9000
+    expect_sw(verify(card, 0x98, spec.value[:2]), retries_sw(spec.remaining - 1))
+    expect_sw(verify(card, 0x98, spec.value), 0x9000)
 
 
 @pytest.mark.spec("JPKI-PIN-028", section="7")
 def test_verify_without_current_ef_is_6986(card: CardChannel, persona: Persona) -> None:
     enter(card, JPKI_AID)
-    assert verify(card, 0x80, persona.auth_pin.value) == 0x6986
-    assert query(card, 0x80) == 0x6986
+    expect_sw(verify(card, 0x80, persona.auth_pin.value), 0x6986)
+    expect_sw(query(card, 0x80), 0x6986)
 
 
 # -- CHANGE REFERENCE DATA -------------------------------------------------------------
@@ -342,9 +343,9 @@ def _change(card: CardChannel, p2: int, value: bytes, p1: int = 0x01) -> int:
 @pytest.mark.spec("JPKI-PIN-029", section="4.4")
 def test_change_without_verify_is_6982(card: CardChannel, persona: Persona) -> None:
     enter(card, JPKI_AID)
-    assert _change(card, 0x98, b"9876") == 0x6982
-    assert _change(card, 0x9B, b"NEWPASS1") == 0x6982
-    assert verify(card, 0x98, persona.auth_pin.value) == 0x9000  # unchanged
+    expect_sw(_change(card, 0x98, b"9876"), 0x6982)
+    expect_sw(_change(card, 0x9B, b"NEWPASS1"), 0x6982)
+    expect_sw(verify(card, 0x98, persona.auth_pin.value), 0x9000)  # unchanged
 
 
 @pytest.mark.spec("JPKI-PIN-030", section="4.4")
@@ -353,34 +354,34 @@ def test_change_auth_pin_after_verify(card: CardChannel, persona: Persona) -> No
     spec = persona.auth_pin
     new = b"9876" if spec.value != b"9876" else b"6789"
     enter(card, JPKI_AID)
-    assert verify_ef(card, AUTH, spec.value) == 0x9000
-    assert _change(card, 0x80, new) == 0x9000
-    assert query(card, 0x80) == retries_sw(spec.max_tries)
-    assert verify(card, 0x80, spec.value) == retries_sw(spec.max_tries - 1)  # the old one
-    assert verify(card, 0x80, new) == 0x9000
-    assert _change(card, 0x80, spec.value) == 0x9000  # back
-    assert verify(card, 0x80, spec.value) == 0x9000
+    expect_sw(verify_ef(card, AUTH, spec.value), 0x9000)
+    expect_sw(_change(card, 0x80, new), 0x9000)
+    expect_sw(query(card, 0x80), retries_sw(spec.max_tries))
+    expect_sw(verify(card, 0x80, spec.value), retries_sw(spec.max_tries - 1))  # the old one
+    expect_sw(verify(card, 0x80, new), 0x9000)
+    expect_sw(_change(card, 0x80, spec.value), 0x9000)  # back
+    expect_sw(verify(card, 0x80, spec.value), 0x9000)
 
 
 @pytest.mark.spec("JPKI-PIN-031", section="4.4")
 def test_change_to_a_malformed_value_is_6a80(card: CardChannel, persona: Persona) -> None:
     enter(card, JPKI_AID)
-    assert verify(card, 0x9B, persona.sign_pin.value) == 0x9000
-    assert _change(card, 0x9B, b"abcdef") == 0x6A80  # lower case
-    assert _change(card, 0x9B, b"ABC12") == 0x6A80  # too short
-    assert verify(card, 0x98, persona.auth_pin.value) == 0x9000
-    assert _change(card, 0x98, b"12345") == 0x6A80
-    assert _change(card, 0x98, b"12A4") == 0x6A80
+    expect_sw(verify(card, 0x9B, persona.sign_pin.value), 0x9000)
+    expect_sw(_change(card, 0x9B, b"abcdef"), 0x6A80)  # lower case
+    expect_sw(_change(card, 0x9B, b"ABC12"), 0x6A80)  # too short
+    expect_sw(verify(card, 0x98, persona.auth_pin.value), 0x9000)
+    expect_sw(_change(card, 0x98, b"12345"), 0x6A80)
+    expect_sw(_change(card, 0x98, b"12A4"), 0x6A80)
     enter(card, JPKI_AID)
-    assert verify(card, 0x9B, persona.sign_pin.value) == 0x9000  # nothing changed
-    assert verify(card, 0x98, persona.auth_pin.value) == 0x9000
+    expect_sw(verify(card, 0x9B, persona.sign_pin.value), 0x9000)  # nothing changed
+    expect_sw(verify(card, 0x98, persona.auth_pin.value), 0x9000)
 
 
 @pytest.mark.spec("JPKI-PIN-032", section="4.4")
 def test_change_with_p1_not_01_is_6a86(card: CardChannel, persona: Persona) -> None:
     enter(card, JPKI_AID)
-    assert verify(card, 0x98, persona.auth_pin.value) == 0x9000
-    assert _change(card, 0x98, b"9876", p1=0x00) == 0x6A86
+    expect_sw(verify(card, 0x98, persona.auth_pin.value), 0x9000)
+    expect_sw(_change(card, 0x98, b"9876", p1=0x00), 0x6A86)
 
 
 @pytest.mark.spec("JPKI-PIN-033", section="4.4")
@@ -389,10 +390,10 @@ def test_session_stays_verified_after_change(card: CardChannel, persona: Persona
     spec = persona.sign_pin
     new = b"NEWPASS1" if spec.value != b"NEWPASS1" else b"NEWPASS2"
     enter(card, JPKI_AID)
-    assert verify(card, 0x9B, spec.value) == 0x9000
-    assert _change(card, 0x9B, new) == 0x9000
+    expect_sw(verify(card, 0x9B, spec.value), 0x9000)
+    expect_sw(_change(card, 0x9B, new), 0x9000)
     assert _sign_cert_readable(card)
-    assert _change(card, 0x9B, spec.value) == 0x9000
+    expect_sw(_change(card, 0x9B, spec.value), 0x9000)
 
 
 # -- state machines ------------------------------------------------------------------

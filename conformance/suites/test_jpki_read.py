@@ -15,6 +15,7 @@ from conformance.suites.helpers import (
     select_ef,
     verify_ef,
 )
+from conformance.sw import expect_sw
 from simulator.personalization.persona import Persona
 
 CERT_EF_SIZE = 2048  # BEHAVIOUR.md: allocated size of a certificate EF
@@ -33,7 +34,7 @@ def _check_certificate_ef(content: bytes, expected: bytes) -> None:
 def test_auth_certificate_is_free_and_matches(card: CardChannel, persona: Persona) -> None:
     enter(card, JPKI_AID)
     response = read_ef(card, 0x000A)
-    assert response.sw == 0x9000
+    expect_sw(response, 0x9000)
     assert persona.auth.certificate is not None
     _check_certificate_ef(response.data, persona.auth.certificate)
 
@@ -48,7 +49,7 @@ def test_certificate_filler_is_ff(card: CardChannel, persona: Persona) -> None:
 def test_sign_ca_certificate_is_free(card: CardChannel, persona: Persona) -> None:
     enter(card, JPKI_AID)
     response = read_ef(card, 0x0002)
-    assert response.sw == 0x9000
+    expect_sw(response, 0x9000)
     _check_certificate_ef(response.data, persona.sign.ca_certificate)
 
 
@@ -56,7 +57,7 @@ def test_sign_ca_certificate_is_free(card: CardChannel, persona: Persona) -> Non
 def test_auth_ca_certificate_is_free(card: CardChannel, persona: Persona) -> None:
     enter(card, JPKI_AID)
     response = read_ef(card, 0x000B)
-    assert response.sw == 0x9000
+    expect_sw(response, 0x9000)
     assert response.data[: der_length(response.data)] == persona.auth.ca_certificate
 
 
@@ -64,19 +65,19 @@ def test_auth_ca_certificate_is_free(card: CardChannel, persona: Persona) -> Non
 @pytest.mark.requires("sign_certificate")
 def test_sign_certificate_needs_the_password(card: CardChannel) -> None:
     enter(card, JPKI_AID)
-    assert select_ef(card, 0x0001).sw == 0x9000
-    assert read_current(card).sw == 0x6982
-    assert card.send("00B0000004").sw == 0x6982
-    assert card.send("00B0810000").sw == 0x6982  # SFI form too
+    expect_sw(select_ef(card, 0x0001), 0x9000)
+    expect_sw(read_current(card), 0x6982)
+    expect_sw(card.send("00B0000004"), 0x6982)
+    expect_sw(card.send("00B0810000"), 0x6982)  # SFI form too
 
 
 @pytest.mark.spec("JPKI-READ-006", section="3.1")
 @pytest.mark.requires("sign_certificate")
 def test_sign_certificate_after_password(card: CardChannel, persona: Persona) -> None:
     enter(card, JPKI_AID)
-    assert verify_ef(card, 0x001B, persona.sign_pin.value) == 0x9000
+    expect_sw(verify_ef(card, 0x001B, persona.sign_pin.value), 0x9000)
     response = read_ef(card, 0x0001)
-    assert response.sw == 0x9000
+    expect_sw(response, 0x9000)
     assert persona.sign.certificate is not None
     _check_certificate_ef(response.data, persona.sign.certificate)
 
@@ -85,10 +86,10 @@ def test_sign_certificate_after_password(card: CardChannel, persona: Persona) ->
 @pytest.mark.requires("no_sign_certificate")
 def test_no_sign_certificate_ef_on_under15_card(card: CardChannel, persona: Persona) -> None:
     enter(card, JPKI_AID)
-    assert select_ef(card, 0x0001).sw == 0x6A82
-    assert select_ef(card, 0x001A).sw == 0x6A82
-    assert verify_ef(card, 0x001B, persona.sign_pin.value) == 0x9000  # the EF 001B is kept
-    assert card.send("00B0810000").sw == 0x6A82
+    expect_sw(select_ef(card, 0x0001), 0x6A82)
+    expect_sw(select_ef(card, 0x001A), 0x6A82)
+    expect_sw(verify_ef(card, 0x001B, persona.sign_pin.value), 0x9000)  # the EF 001B is kept
+    expect_sw(card.send("00B0810000"), 0x6A82)
 
 
 @pytest.mark.spec("JPKI-READ-008", section="5")
@@ -98,19 +99,19 @@ def test_offset_addressing_pages_equal_the_whole_file(card: CardChannel) -> None
     pages = b""
     for offset in range(0, len(whole), 256):
         response = card.send(bytes([0x00, 0xB0, offset >> 8, offset & 0xFF, 0x00]))
-        assert response.sw == 0x9000
+        expect_sw(response, 0x9000)
         assert len(response.data) == min(256, len(whole) - offset)
         pages += response.data
     assert pages == whole
     end = len(whole)
-    assert card.send(bytes([0x00, 0xB0, end >> 8, end & 0xFF, 0x00])).sw == 0x6B00
+    expect_sw(card.send(bytes([0x00, 0xB0, end >> 8, end & 0xFF, 0x00])), 0x6B00)
 
 
 @pytest.mark.spec("JPKI-READ-009", section="5")
 def test_sfi_addressing_reads_without_select(card: CardChannel) -> None:
     enter(card, JPKI_AID)
     via_sfi = card.send("00B0860000")
-    assert via_sfi.sw == 0x9000
+    expect_sw(via_sfi, 0x9000)
     assert read_ef(card, 0x0006).data == via_sfi.data
     partial = card.send("00B0861004")
     assert partial.data == via_sfi.data[0x10:0x14]
@@ -119,9 +120,9 @@ def test_sfi_addressing_reads_without_select(card: CardChannel) -> None:
 @pytest.mark.spec("JPKI-READ-010", section="5")
 def test_sfi_read_makes_the_ef_current(card: CardChannel) -> None:
     enter(card, JPKI_AID)
-    assert card.send("00B0880000").sw == 0x9000  # EF 0008
+    expect_sw(card.send("00B0880000"), 0x9000)  # EF 0008
     response = card.send("00B0000000")
-    assert response.sw == 0x9000
+    expect_sw(response, 0x9000)
     assert len(response.data) == 3
 
 
@@ -130,7 +131,7 @@ def test_extended_le_reads_the_whole_file(card: CardChannel, persona: Persona) -
     enter(card, JPKI_AID)
     select_ef(card, 0x000B)
     whole = card.send("00B00000000000")
-    assert whole.sw == 0x9000
+    expect_sw(whole, 0x9000)
     assert len(whole.data) >= CERT_EF_SIZE
     exact = card.send("00B0000000" + f"{len(persona.auth.ca_certificate):04X}")
     assert exact.data == persona.auth.ca_certificate
@@ -143,7 +144,7 @@ def test_short_read_at_end_of_file(card: CardChannel) -> None:
     enter(card, JPKI_AID)
     select_ef(card, 0x0006)
     response = card.send("00B0009020")
-    assert response.sw == 0x9000
+    expect_sw(response, 0x9000)
     assert len(response.data) == 160 - 0x90
 
 
@@ -151,40 +152,40 @@ def test_short_read_at_end_of_file(card: CardChannel) -> None:
 def test_offset_at_or_past_the_end_is_6b00(card: CardChannel) -> None:
     enter(card, JPKI_AID)
     select_ef(card, 0x0006)
-    assert card.send("00B000A001").sw == 0x6B00  # offset 160 = size
-    assert card.send("00B0010000").sw == 0x6B00
-    assert card.send("00B07FFF01").sw == 0x6B00
-    assert card.send("00B086A001").sw == 0x6B00
+    expect_sw(card.send("00B000A001"), 0x6B00)  # offset 160 = size
+    expect_sw(card.send("00B0010000"), 0x6B00)
+    expect_sw(card.send("00B07FFF01"), 0x6B00)
+    expect_sw(card.send("00B086A001"), 0x6B00)
 
 
 @pytest.mark.spec("JPKI-READ-014", section="3")
 def test_read_binary_on_internal_efs_is_6981(card: CardChannel) -> None:
     enter(card, JPKI_AID)
     for fid in (0x0018, 0x001B, 0x0017):
-        assert select_ef(card, fid).sw == 0x9000
-        assert card.send("00B0000001").sw == 0x6981, f"{fid:04X}"
-    assert card.send("00B0980001").sw == 0x6981
+        expect_sw(select_ef(card, fid), 0x9000)
+        expect_sw(card.send("00B0000001"), 0x6981, note=f"{fid:04X}")
+    expect_sw(card.send("00B0980001"), 0x6981)
 
 
 @pytest.mark.spec("JPKI-READ-015", section="7")
 def test_read_binary_without_current_ef_is_6986(card: CardChannel) -> None:
     enter(card, JPKI_AID)
-    assert card.send("00B0000001").sw == 0x6986
+    expect_sw(card.send("00B0000001"), 0x6986)
 
 
 @pytest.mark.spec("JPKI-READ-016", section="3.1")
 def test_ef_0009_is_never_readable(card: CardChannel, persona: Persona) -> None:
     enter(card, JPKI_AID)
-    assert verify_ef(card, 0x0018, persona.auth_pin.value) == 0x9000
-    assert select_ef(card, 0x0009).sw == 0x9000
-    assert card.send("00B0000000").sw == 0x6982
+    expect_sw(verify_ef(card, 0x0018, persona.auth_pin.value), 0x9000)
+    expect_sw(select_ef(card, 0x0009), 0x9000)
+    expect_sw(card.send("00B0000000"), 0x6982)
 
 
 @pytest.mark.spec("JPKI-READ-017", section="15.3")
 def test_read_binary_without_le_is_6700(card: CardChannel) -> None:
     enter(card, JPKI_AID)
     select_ef(card, 0x0006)
-    assert card.send("00B00000").sw == 0x6700
+    expect_sw(card.send("00B00000"), 0x6700)
 
 
 @pytest.mark.spec("JPKI-READ-018", section="5")
@@ -192,7 +193,7 @@ def test_le_00_means_256(card: CardChannel) -> None:
     enter(card, JPKI_AID)
     select_ef(card, 0x000B)
     response = card.send("00B0000000")
-    assert response.sw == 0x9000
+    expect_sw(response, 0x9000)
     assert len(response.data) == 256
 
 
@@ -200,11 +201,11 @@ def test_le_00_means_256(card: CardChannel) -> None:
 @pytest.mark.requires("phone_token")
 def test_phone_token_auth_certificate_needs_the_pin(card: CardChannel, persona: Persona) -> None:
     enter(card, JPKI_AID)
-    assert select_ef(card, 0x000A).sw == 0x9000
-    assert read_current(card).sw == 0x6982
-    assert verify_ef(card, 0x0018, persona.auth_pin.value) == 0x9000
+    expect_sw(select_ef(card, 0x000A), 0x9000)
+    expect_sw(read_current(card), 0x6982)
+    expect_sw(verify_ef(card, 0x0018, persona.auth_pin.value), 0x9000)
     response = read_ef(card, 0x000A)
-    assert response.sw == 0x9000
+    expect_sw(response, 0x9000)
     assert persona.auth.certificate is not None
     _check_certificate_ef(response.data, persona.auth.certificate)
 
@@ -212,8 +213,8 @@ def test_phone_token_auth_certificate_needs_the_pin(card: CardChannel, persona: 
 @pytest.mark.spec("JPKI-READ-020", section="15.3")
 def test_sfi_form_errors(card: CardChannel) -> None:
     enter(card, JPKI_AID)
-    assert card.send("00B0A60001").sw == 0x6A86  # P1 bits 6-7 set
-    assert card.send("00B0850001").sw == 0x6A82  # no EF with SFI 5
+    expect_sw(card.send("00B0A60001"), 0x6A86)  # P1 bits 6-7 set
+    expect_sw(card.send("00B0850001"), 0x6A82)  # no EF with SFI 5
 
 
 @pytest.mark.spec("JPKI-READ-021", section="3.1")
@@ -234,7 +235,7 @@ def test_ef_0008_flags_no_sign_certificate(card: CardChannel) -> None:
 @pytest.mark.requires("sign_certificate")
 def test_sign_certificate_closed_again_after_reselect(card: CardChannel, persona: Persona) -> None:
     enter(card, JPKI_AID)
-    assert verify_ef(card, 0x001B, persona.sign_pin.value) == 0x9000
-    assert card.send("00B0810004").sw == 0x9000
+    expect_sw(verify_ef(card, 0x001B, persona.sign_pin.value), 0x9000)
+    expect_sw(card.send("00B0810004"), 0x9000)
     enter(card, JPKI_AID)
-    assert card.send("00B0810004").sw == 0x6982
+    expect_sw(card.send("00B0810004"), 0x6982)

@@ -23,6 +23,7 @@ from conformance.suites.helpers import (
     sign,
     verify,
 )
+from conformance.sw import expect_sw
 from simulator.personalization.persona import Persona
 
 MESSAGE = b"mynasim conformance: sign me"
@@ -49,9 +50,9 @@ def _login(card: CardChannel, persona: Persona, which: str) -> rsa.RSAPublicKey:
         else (0x9B, 0x0001, persona.sign.certificate)
     )
     value = persona.auth_pin.value if which == "auth" else persona.sign_pin.value
-    assert verify(card, pin, value) == 0x9000
+    expect_sw(verify(card, pin, value), 0x9000)
     response = read_ef(card, cert_fid)
-    assert response.sw == 0x9000
+    expect_sw(response, 0x9000)
     certificate = certificate_of(response.data)
     assert expected is not None
     assert certificate.public_bytes(Encoding.DER) == expected
@@ -70,9 +71,9 @@ def _raw_recover(key: rsa.RSAPublicKey, signature: bytes) -> bytes:
 @pytest.mark.spec("JPKI-SIGN-001", section="10")
 def test_auth_key_signs_a_digest_info(card: CardChannel, persona: Persona) -> None:
     key = _login(card, persona, "auth")
-    assert select_ef(card, 0x0017).sw == 0x9000
+    expect_sw(select_ef(card, 0x0017), 0x9000)
     response = sign(card, 0x00, 0x80, sha256_digest_info(MESSAGE))
-    assert response.sw == 0x9000
+    expect_sw(response, 0x9000)
     assert len(response.data) == 256
     key.verify(response.data, MESSAGE, padding.PKCS1v15(), hashes.SHA256())
 
@@ -81,34 +82,34 @@ def test_auth_key_signs_a_digest_info(card: CardChannel, persona: Persona) -> No
 @pytest.mark.requires("sign_certificate")
 def test_sign_key_signs_a_digest_info(card: CardChannel, persona: Persona) -> None:
     key = _login(card, persona, "sign")
-    assert select_ef(card, 0x001A).sw == 0x9000
+    expect_sw(select_ef(card, 0x001A), 0x9000)
     response = sign(card, 0x00, 0x80, sha256_digest_info(MESSAGE))
-    assert response.sw == 0x9000
+    expect_sw(response, 0x9000)
     key.verify(response.data, MESSAGE, padding.PKCS1v15(), hashes.SHA256())
 
 
 @pytest.mark.spec("JPKI-SIGN-003", section="10")
 def test_auth_key_without_pin_is_6982(card: CardChannel) -> None:
     enter(card, JPKI_AID)
-    assert select_ef(card, 0x0017).sw == 0x9000
-    assert sign(card, 0x00, 0x80, sha256_digest_info(MESSAGE)).sw == 0x6982
-    assert sign(card, 0x00, 0x97, sha256_digest_info(MESSAGE)).sw == 0x6982
+    expect_sw(select_ef(card, 0x0017), 0x9000)
+    expect_sw(sign(card, 0x00, 0x80, sha256_digest_info(MESSAGE)), 0x6982)
+    expect_sw(sign(card, 0x00, 0x97, sha256_digest_info(MESSAGE)), 0x6982)
 
 
 @pytest.mark.spec("JPKI-SIGN-004", section="10")
 @pytest.mark.requires("sign_certificate")
 def test_sign_key_without_password_is_6982(card: CardChannel) -> None:
     enter(card, JPKI_AID)
-    assert select_ef(card, 0x001A).sw == 0x9000
-    assert sign(card, 0x00, 0x80, sha256_digest_info(MESSAGE)).sw == 0x6982
+    expect_sw(select_ef(card, 0x001A), 0x9000)
+    expect_sw(sign(card, 0x00, 0x80, sha256_digest_info(MESSAGE)), 0x6982)
 
 
 @pytest.mark.spec("JPKI-SIGN-005", section="10")
 def test_p1_above_05_is_6a86(card: CardChannel, persona: Persona) -> None:
     enter(card, JPKI_AID)
-    assert verify(card, 0x98, persona.auth_pin.value) == 0x9000
+    expect_sw(verify(card, 0x98, persona.auth_pin.value), 0x9000)
     for p1 in (0x06, 0x10, 0x80, 0xFF):
-        assert sign(card, p1, 0x97, sha256_digest_info(MESSAGE)).sw == 0x6A86, f"{p1:02X}"
+        expect_sw(sign(card, p1, 0x97, sha256_digest_info(MESSAGE)), 0x6A86, note=f"{p1:02X}")
 
 
 @pytest.mark.spec("JPKI-SIGN-006", section="10")
@@ -116,7 +117,8 @@ def test_signatures_are_deterministic(card: CardChannel, persona: Persona) -> No
     _login(card, persona, "auth")
     first = sign(card, 0x00, 0x97, sha256_digest_info(MESSAGE))
     second = sign(card, 0x00, 0x97, sha256_digest_info(MESSAGE))
-    assert first.sw == second.sw == 0x9000
+    expect_sw(first, 0x9000)
+    expect_sw(second, 0x9000)
     assert first.data == second.data
 
 
@@ -126,7 +128,8 @@ def test_sfi_form_gives_the_same_signature(card: CardChannel, persona: Persona) 
     by_sfi = sign(card, 0x00, 0x97, sha256_digest_info(MESSAGE))
     select_ef(card, 0x0017)
     by_current = sign(card, 0x00, 0x80, sha256_digest_info(MESSAGE))
-    assert by_sfi.sw == by_current.sw == 0x9000
+    expect_sw(by_sfi, 0x9000)
+    expect_sw(by_current, 0x9000)
     assert by_sfi.data == by_current.data
 
 
@@ -135,16 +138,16 @@ def test_other_hash_digest_infos(card: CardChannel, persona: Persona) -> None:
     key = _login(card, persona, "auth")
     for name, (prefix, algorithm) in PREFIXES.items():
         response = sign(card, 0x00, 0x97, prefix + _digest(MESSAGE, algorithm))
-        assert response.sw == 0x9000, name
+        expect_sw(response, 0x9000, note=name)
         key.verify(response.data, MESSAGE, padding.PKCS1v15(), algorithm)
 
 
 @pytest.mark.spec("JPKI-SIGN-009", section="10")
 def test_input_longer_than_245_bytes_is_6700(card: CardChannel, persona: Persona) -> None:
     enter(card, JPKI_AID)
-    assert verify(card, 0x98, persona.auth_pin.value) == 0x9000
-    assert sign(card, 0x00, 0x97, b"\x01" * 246).sw == 0x6700
-    assert sign(card, 0x00, 0x97, b"\x01" * 245).sw == 0x9000
+    expect_sw(verify(card, 0x98, persona.auth_pin.value), 0x9000)
+    expect_sw(sign(card, 0x00, 0x97, b"\x01" * 246), 0x6700)
+    expect_sw(sign(card, 0x00, 0x97, b"\x01" * 245), 0x9000)
 
 
 @pytest.mark.spec("JPKI-SIGN-010", section="16")
@@ -154,7 +157,7 @@ def test_bytes_are_signed_as_given(card: CardChannel, persona: Persona) -> None:
         MESSAGE, hashes.SHA256()
     )
     response = sign(card, 0x00, 0x97, no_null)
-    assert response.sw == 0x9000
+    expect_sw(response, 0x9000)
     block = _raw_recover(key, response.data)
     pad = 256 - 3 - len(no_null)
     assert block == b"\x00\x01" + b"\xff" * pad + b"\x00" + no_null
@@ -164,48 +167,48 @@ def test_bytes_are_signed_as_given(card: CardChannel, persona: Persona) -> None:
 def test_p1_03_hashes_with_sha256(card: CardChannel, persona: Persona) -> None:
     key = _login(card, persona, "auth")
     response = sign(card, 0x03, 0x97, MESSAGE)
-    assert response.sw == 0x9000
+    expect_sw(response, 0x9000)
     key.verify(response.data, MESSAGE, padding.PKCS1v15(), hashes.SHA256())
 
 
 @pytest.mark.spec("JPKI-SIGN-012", section="10")
 def test_fixed_length_scheme_with_wrong_length_is_6985(card: CardChannel, persona: Persona) -> None:
     enter(card, JPKI_AID)
-    assert verify(card, 0x98, persona.auth_pin.value) == 0x9000
-    assert sign(card, 0x02, 0x97, b"\x00" * 31).sw == 0x6985
-    assert sign(card, 0x04, 0x97, b"\x00" * 33).sw == 0x6985
+    expect_sw(verify(card, 0x98, persona.auth_pin.value), 0x9000)
+    expect_sw(sign(card, 0x02, 0x97, b"\x00" * 31), 0x6985)
+    expect_sw(sign(card, 0x04, 0x97, b"\x00" * 33), 0x6985)
 
 
 @pytest.mark.spec("JPKI-SIGN-013", section="14")
 def test_current_ef_not_a_key_is_6981(card: CardChannel, persona: Persona) -> None:
     enter(card, JPKI_AID)
-    assert verify(card, 0x98, persona.auth_pin.value) == 0x9000
-    assert select_ef(card, 0x000B).sw == 0x9000
-    assert sign(card, 0x00, 0x80, sha256_digest_info(MESSAGE)).sw == 0x6981
-    assert sign(card, 0x00, 0x98, sha256_digest_info(MESSAGE)).sw == 0x6981  # a PIN EF
+    expect_sw(verify(card, 0x98, persona.auth_pin.value), 0x9000)
+    expect_sw(select_ef(card, 0x000B), 0x9000)
+    expect_sw(sign(card, 0x00, 0x80, sha256_digest_info(MESSAGE)), 0x6981)
+    expect_sw(sign(card, 0x00, 0x98, sha256_digest_info(MESSAGE)), 0x6981)  # a PIN EF
 
 
 @pytest.mark.spec("JPKI-SIGN-014", section="14")
 def test_no_current_ef_is_6986_and_unknown_sfi_6a88(card: CardChannel) -> None:
     enter(card, JPKI_AID)
-    assert sign(card, 0x00, 0x80, sha256_digest_info(MESSAGE)).sw == 0x6986
-    assert sign(card, 0x00, 0x85, sha256_digest_info(MESSAGE)).sw == 0x6A88
+    expect_sw(sign(card, 0x00, 0x80, sha256_digest_info(MESSAGE)), 0x6986)
+    expect_sw(sign(card, 0x00, 0x85, sha256_digest_info(MESSAGE)), 0x6A88)
 
 
 @pytest.mark.spec("JPKI-SIGN-015", section="3.1")
 @pytest.mark.requires("no_sign_certificate")
 def test_no_sign_key_on_under15_card(card: CardChannel, persona: Persona) -> None:
     enter(card, JPKI_AID)
-    assert verify(card, 0x9B, persona.sign_pin.value) == 0x9000
-    assert select_ef(card, 0x001A).sw == 0x6A82
-    assert sign(card, 0x00, 0x9A, sha256_digest_info(MESSAGE)).sw == 0x6A88
+    expect_sw(verify(card, 0x9B, persona.sign_pin.value), 0x9000)
+    expect_sw(select_ef(card, 0x001A), 0x6A82)
+    expect_sw(sign(card, 0x00, 0x9A, sha256_digest_info(MESSAGE)), 0x6A88)
 
 
 @pytest.mark.spec("JPKI-SIGN-016", section="10")
 def test_p1_05_is_pss_over_sha256(card: CardChannel, persona: Persona) -> None:
     key = _login(card, persona, "auth")
     response = sign(card, 0x05, 0x97, MESSAGE)
-    assert response.sw == 0x9000
+    expect_sw(response, 0x9000)
     pss = padding.PSS(mgf=padding.MGF1(hashes.SHA256()), salt_length=padding.PSS.AUTO)
     key.verify(response.data, MESSAGE, pss, hashes.SHA256())
 
@@ -214,7 +217,7 @@ def test_p1_05_is_pss_over_sha256(card: CardChannel, persona: Persona) -> None:
 def test_p1_01_signs_the_bare_sha256(card: CardChannel, persona: Persona) -> None:
     key = _login(card, persona, "auth")
     response = sign(card, 0x01, 0x97, MESSAGE)
-    assert response.sw == 0x9000
+    expect_sw(response, 0x9000)
     digest = _digest(MESSAGE, hashes.SHA256())
     assert _raw_recover(key, response.data) == b"\x00\x01" + b"\xff" * 221 + b"\x00" + digest
 
@@ -225,6 +228,6 @@ def test_sign_key_signature_differs_from_auth_key(card: CardChannel, persona: Pe
     auth_key = _login(card, persona, "auth")
     sign_key = _login(card, persona, "sign")
     response = sign(card, 0x00, 0x9A, sha256_digest_info(MESSAGE))
-    assert response.sw == 0x9000
+    expect_sw(response, 0x9000)
     sign_key.verify(response.data, MESSAGE, padding.PKCS1v15(), hashes.SHA256())
     assert auth_key.public_numbers() != sign_key.public_numbers()

@@ -18,6 +18,7 @@ from conformance.suites.helpers import (
     select_ef,
     verify,
 )
+from conformance.sw import expect_not_sw, expect_sw
 from simulator.personalization.persona import Persona
 
 
@@ -33,14 +34,14 @@ def _get_data(card: CardChannel, tag: int, le: str = "000000") -> tuple[bytes, i
 
 @pytest.mark.spec("MF-001", section="1")
 def test_select_mf_right_after_reset_is_6a86(card: CardChannel) -> None:
-    assert card.send("00A40000").sw == 0x6A86
+    expect_sw(card.send("00A40000"), 0x6A86)
 
 
 @pytest.mark.spec("MF-002", section="1")
 def test_select_mf_inside_an_application_keeps_it(card: CardChannel) -> None:
     enter(card, JPKI_AID)
-    assert card.send("00A40000").sw == 0x9000
-    assert select_ef(card, 0x0006).sw == 0x9000  # still in JPKI
+    expect_sw(card.send("00A40000"), 0x9000)
+    expect_sw(select_ef(card, 0x0006), 0x9000)  # still in JPKI
     assert len(read_current(card).data) == 160
 
 
@@ -48,7 +49,9 @@ def test_select_mf_inside_an_application_keeps_it(card: CardChannel) -> None:
 @pytest.mark.requires("card_info")
 def test_get_data_after_reset(card: CardChannel, persona: Persona) -> None:
     for tag, value in _objects(persona).items():
-        assert _get_data(card, tag) == (value, 0x9000), f"{tag:04X}"
+        data, sw = _get_data(card, tag)
+        expect_sw(sw, 0x9000, note=f"{tag:04X}")
+        assert data == value, f"{tag:04X}"
 
 
 @pytest.mark.spec("MF-004", section="3.5")
@@ -57,7 +60,7 @@ def test_get_data_inside_an_application_is_6a88(card: CardChannel, persona: Pers
     enter(card, JPKI_AID)
     for tag in _objects(persona):
         if tag != 0x5F51:
-            assert _get_data(card, tag)[1] == 0x6A88, f"{tag:04X}"
+            expect_sw(_get_data(card, tag)[1], 0x6A88, note=f"{tag:04X}")
 
 
 @pytest.mark.spec("MF-005", section="1")
@@ -67,7 +70,9 @@ def test_contact_atr_object_inside_an_application(card: CardChannel, persona: Pe
     if expected is None:
         pytest.skip("NOT APPLICABLE: the persona declares no 5F51")
     enter(card, JPKI_AID)
-    assert _get_data(card, 0x5F51) == (expected, 0x9000)
+    data, sw = _get_data(card, 0x5F51)
+    expect_sw(sw, 0x9000)
+    assert data == expected
 
 
 @pytest.mark.spec("MF-006", section="3.5")
@@ -75,18 +80,20 @@ def test_contact_atr_object_inside_an_application(card: CardChannel, persona: Pe
 def test_short_le_for_a_large_object_is_6700(card: CardChannel, persona: Persona) -> None:
     for tag, value in _objects(persona).items():
         if len(value) > 256:
-            assert _get_data(card, tag, "00")[1] == 0x6700, f"{tag:04X}"
+            expect_sw(_get_data(card, tag, "00")[1], 0x6700, note=f"{tag:04X}")
         elif len(value) > 1:
-            assert _get_data(card, tag, f"{len(value) - 1:02X}")[1] == 0x6700, f"{tag:04X}"
-            assert _get_data(card, tag, f"{len(value):02X}") == (value, 0x9000), f"{tag:04X}"
+            expect_sw(_get_data(card, tag, f"{len(value) - 1:02X}")[1], 0x6700, note=f"{tag:04X}")
+            data, sw = _get_data(card, tag, f"{len(value):02X}")
+            expect_sw(sw, 0x9000, note=f"{tag:04X}")
+            assert data == value, f"{tag:04X}"
 
 
 @pytest.mark.spec("MF-007", section="1")
 def test_isd_select_returns_to_mf_level(card: CardChannel) -> None:
     enter(card, JPKI_AID)
-    assert select_aid(card, ISD_AID).sw == 0x9000
-    assert card.send("00A40000").sw == 0x6A86  # as after a reset
-    assert card.send("00B0860001").sw != 0x9000  # no JPKI EF here
+    expect_sw(select_aid(card, ISD_AID), 0x9000)
+    expect_sw(card.send("00A40000"), 0x6A86)  # as after a reset
+    expect_not_sw(card.send("00B0860001"), 0x9000)  # no JPKI EF here
 
 
 @pytest.mark.spec("MF-008", section="3.5")
@@ -94,41 +101,43 @@ def test_isd_select_returns_to_mf_level(card: CardChannel) -> None:
 def test_get_data_after_isd_select(card: CardChannel, persona: Persona) -> None:
     tag, value = next(iter(_objects(persona).items()))
     enter(card, JPKI_AID)
-    assert select_aid(card, ISD_AID).sw == 0x9000
-    assert _get_data(card, tag) == (value, 0x9000)
+    expect_sw(select_aid(card, ISD_AID), 0x9000)
+    data, sw = _get_data(card, tag)
+    expect_sw(sw, 0x9000)
+    assert data == value
 
 
 @pytest.mark.spec("MF-009", section="4.3")
 @pytest.mark.requires("sign_certificate")
 def test_isd_select_clears_the_security_status(card: CardChannel, persona: Persona) -> None:
     enter(card, JPKI_AID)
-    assert verify(card, 0x9B, persona.sign_pin.value) == 0x9000
-    assert select_aid(card, ISD_AID).sw == 0x9000
+    expect_sw(verify(card, 0x9B, persona.sign_pin.value), 0x9000)
+    expect_sw(select_aid(card, ISD_AID), 0x9000)
     enter(card, JPKI_AID)
-    assert card.send("00B0810004").sw == 0x6982
+    expect_sw(card.send("00B0810004"), 0x6982)
 
 
 @pytest.mark.spec("MF-010", section="3.5")
 def test_absent_object_is_6a88(card: CardChannel) -> None:
-    assert _get_data(card, 0x0001)[1] == 0x6A88
-    assert _get_data(card, 0x9F7F)[1] == 0x6A88
+    expect_sw(_get_data(card, 0x0001)[1], 0x6A88)
+    expect_sw(_get_data(card, 0x9F7F)[1], 0x6A88)
 
 
 @pytest.mark.spec("MF-011", section="3.5")
 def test_get_data_without_le_is_6700(card: CardChannel) -> None:
-    assert card.send("00CA0042").sw == 0x6700
-    assert card.send("00CA00420100").sw == 0x6700
+    expect_sw(card.send("00CA0042"), 0x6700)
+    expect_sw(card.send("00CA00420100"), 0x6700)
 
 
 @pytest.mark.spec("MF-012", section="3.5")
 def test_get_data_with_cla_80_is_6e00(card: CardChannel) -> None:
-    assert card.send("80CA004200").sw == 0x6E00
+    expect_sw(card.send("80CA004200"), 0x6E00)
 
 
 @pytest.mark.spec("MF-013", section="14")
 def test_partial_or_other_gp_aids_are_not_found(card: CardChannel) -> None:
     for aid in ("A000000151", "A000000151000000", "A000000003000000"):
-        assert select_aid(card, aid).sw == 0x6A82, aid
+        expect_sw(select_aid(card, aid), 0x6A82, note=aid)
 
 
 @pytest.mark.spec("MF-014", section="3.5")
@@ -137,15 +146,15 @@ def test_no_get_data_objects_without_card_info(card: CardChannel, persona: Perso
     if persona.card_info is not None:
         pytest.skip("NOT APPLICABLE: the persona declares card_info")
     for tag in (0x0042, 0x0045, 0x00F0, 0x5F51):
-        assert _get_data(card, tag)[1] == 0x6A88, f"{tag:04X}"
-    assert select_aid(card, ISD_AID).sw == 0x9000  # a card feature, not an application
+        expect_sw(_get_data(card, tag)[1], 0x6A88, note=f"{tag:04X}")
+    expect_sw(select_aid(card, ISD_AID), 0x9000)  # a card feature, not an application
 
 
 @pytest.mark.spec("MF-015", section="1")
 def test_reset_returns_to_mf_level(card: CardChannel, persona: Persona) -> None:
     enter(card, JPKI_AID)
-    assert verify(card, 0x98, persona.auth_pin.value) == 0x9000
-    assert card.send("00A40000").sw == 0x9000
+    expect_sw(verify(card, 0x98, persona.auth_pin.value), 0x9000)
+    expect_sw(card.send("00A40000"), 0x9000)
     assert card.reset() == persona.atr
-    assert card.send("00A40000").sw == 0x6A86
-    assert card.send("00B0860001").sw != 0x9000
+    expect_sw(card.send("00A40000"), 0x6A86)
+    expect_not_sw(card.send("00B0860001"), 0x9000)

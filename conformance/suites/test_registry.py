@@ -29,6 +29,7 @@ from conformance.suites.pin_machine import (
     run_pin_machine,
     wrong_values_for,
 )
+from conformance.sw import expect_sw
 from conformance.targets import Target
 from simulator.personalization.persona import Persona
 
@@ -50,7 +51,7 @@ def _change_key(card: CardChannel, p2: int, value: bytes) -> int:
 def test_common_record_by_sfi(card: CardChannel, persona: Persona) -> None:
     enter(card, COMMON_AID)
     response = read_record(card, 1)
-    assert response.sw == 0x9000
+    expect_sw(response, 0x9000)
     assert response.data == _registry(persona).common_record
     assert response.data[:2] == bytes.fromhex("011C")
 
@@ -58,16 +59,16 @@ def test_common_record_by_sfi(card: CardChannel, persona: Persona) -> None:
 @pytest.mark.spec("JUKI-002", section="5")
 def test_common_record_of_current_ef(card: CardChannel, persona: Persona) -> None:
     enter(card, COMMON_AID)
-    assert select_ef(card, 0x0001).sw == 0x9000
+    expect_sw(select_ef(card, 0x0001), 0x9000)
     response = card.send("00B2010400")
-    assert response.sw == 0x9000
+    expect_sw(response, 0x9000)
     assert response.data == _registry(persona).common_record
 
 
 @pytest.mark.spec("JUKI-003", section="5")
 def test_missing_record_is_6a83(card: CardChannel) -> None:
     enter(card, COMMON_AID)
-    assert read_record(card, 1, record=2).sw == 0x6A83
+    expect_sw(read_record(card, 1, record=2), 0x6A83)
 
 
 @pytest.mark.spec("JUKI-004", section="3.4")
@@ -76,7 +77,7 @@ def test_key_reference_record_in_both(card: CardChannel, persona: Persona) -> No
     for aid in (COMMON_AID, JUKI_AID):
         enter(card, aid)
         response = read_record(card, 2)
-        assert response.sw == 0x9000
+        expect_sw(response, 0x9000)
         assert response.data == expected
         assert len(response.data) == 16
 
@@ -85,30 +86,30 @@ def test_key_reference_record_in_both(card: CardChannel, persona: Persona) -> No
 def test_read_binary_on_record_ef_is_6981(card: CardChannel) -> None:
     enter(card, COMMON_AID)
     select_ef(card, 0x0001)
-    assert card.send("00B0000000").sw == 0x6981
-    assert card.send("00B0820000").sw == 0x6981
+    expect_sw(card.send("00B0000000"), 0x6981)
+    expect_sw(card.send("00B0820000"), 0x6981)
 
 
 @pytest.mark.spec("JUKI-006", section="3.4")
 def test_juki_ap_has_no_ef_0001(card: CardChannel) -> None:
     enter(card, JUKI_AID)
-    assert select_ef(card, 0x0001).sw == 0x6A82
-    assert read_record(card, 1).sw == 0x6A82
+    expect_sw(select_ef(card, 0x0001), 0x6A82)
+    expect_sw(read_record(card, 1), 0x6A82)
 
 
 @pytest.mark.spec("JUKI-007", section="5")
 def test_read_record_p1_p2_errors(card: CardChannel) -> None:
     enter(card, COMMON_AID)
-    assert card.send("00B2000C00").sw == 0x6A86  # record 0
-    assert card.send("00B2010D00").sw == 0x6A81  # P1 to the last record
-    assert card.send("00B2010400").sw == 0x6986  # no current EF
+    expect_sw(card.send("00B2000C00"), 0x6A86)  # record 0
+    expect_sw(card.send("00B2010D00"), 0x6A81)  # P1 to the last record
+    expect_sw(card.send("00B2010400"), 0x6986)  # no current EF
 
 
 @pytest.mark.spec("JUKI-008", section="5")
 def test_read_record_short_le_is_6700(card: CardChannel) -> None:
     enter(card, COMMON_AID)
-    assert card.send("00B2010C05").sw == 0x6700
-    assert card.send("00B2010C").sw == 0x6700
+    expect_sw(card.send("00B2010C05"), 0x6700)
+    expect_sw(card.send("00B2010C"), 0x6700)
 
 
 @pytest.mark.spec("JUKI-009", section="4.2")
@@ -116,10 +117,10 @@ def test_read_record_short_le_is_6700(card: CardChannel) -> None:
 def test_common_pin_wrong_decrements_correct_restores(card: CardChannel, persona: Persona) -> None:
     spec = _registry(persona).common_pin
     enter(card, COMMON_AID)
-    assert query(card, 0x9C) == retries_sw(spec.remaining)
-    assert verify(card, 0x9C, wrong_values_for(spec.value)[0]) == retries_sw(spec.remaining - 1)
-    assert verify(card, 0x9C, spec.value) == 0x9000
-    assert query(card, 0x9C) == retries_sw(spec.max_tries)
+    expect_sw(query(card, 0x9C), retries_sw(spec.remaining))
+    expect_sw(verify(card, 0x9C, wrong_values_for(spec.value)[0]), retries_sw(spec.remaining - 1))
+    expect_sw(verify(card, 0x9C, spec.value), 0x9000)
+    expect_sw(query(card, 0x9C), retries_sw(spec.max_tries))
 
 
 @pytest.mark.spec("JUKI-010", section="4.2")
@@ -129,12 +130,12 @@ def test_juki_pin_lockout_separate_from_common(card: CardChannel, persona: Perso
     spec = registry.juki_pin
     enter(card, JUKI_AID)
     for left in range(spec.remaining - 1, -1, -1):
-        assert verify(card, 0x9C, wrong_values_for(spec.value)[0]) == retries_sw(left)
-    assert verify(card, 0x9C, spec.value) == 0x6984
-    assert query(card, 0x9C) == 0x63C0
+        expect_sw(verify(card, 0x9C, wrong_values_for(spec.value)[0]), retries_sw(left))
+    expect_sw(verify(card, 0x9C, spec.value), 0x6984)
+    expect_sw(query(card, 0x9C), 0x63C0)
     enter(card, COMMON_AID)
-    assert query(card, 0x9C) == retries_sw(registry.common_pin.remaining)
-    assert verify(card, 0x9C, registry.common_pin.value) == 0x9000
+    expect_sw(query(card, 0x9C), retries_sw(registry.common_pin.remaining))
+    expect_sw(verify(card, 0x9C, registry.common_pin.value), 0x9000)
 
 
 @pytest.mark.spec("JUKI-011", section="4.4")
@@ -142,9 +143,9 @@ def test_change_key_needs_verify_and_no_change_reference_data(
     card: CardChannel, persona: Persona
 ) -> None:
     enter(card, JUKI_AID)
-    assert _change_key(card, 0x9C, b"9876") == 0x6982
-    assert card.send("002401" + "9C" + "04" + b"9876".hex()).sw == 0x6D00
-    assert verify(card, 0x9C, _registry(persona).juki_pin.value) == 0x9000
+    expect_sw(_change_key(card, 0x9C, b"9876"), 0x6982)
+    expect_sw(card.send("002401" + "9C" + "04" + b"9876".hex()), 0x6D00)
+    expect_sw(verify(card, 0x9C, _registry(persona).juki_pin.value), 0x9000)
 
 
 @pytest.mark.spec("JUKI-012", section="4.4")
@@ -153,15 +154,15 @@ def test_change_key_changes_that_application_only(card: CardChannel, persona: Pe
     old = registry.juki_pin.value
     new = b"9876" if old != b"9876" else b"6789"
     enter(card, JUKI_AID)
-    assert verify(card, 0x9C, old) == 0x9000
-    assert _change_key(card, 0x9C, b"123") == 0x6A80
-    assert _change_key(card, 0x9C, new) == 0x9000
+    expect_sw(verify(card, 0x9C, old), 0x9000)
+    expect_sw(_change_key(card, 0x9C, b"123"), 0x6A80)
+    expect_sw(_change_key(card, 0x9C, new), 0x9000)
     enter(card, COMMON_AID)
-    assert verify(card, 0x9C, registry.common_pin.value) == 0x9000  # unchanged there
+    expect_sw(verify(card, 0x9C, registry.common_pin.value), 0x9000)  # unchanged there
     enter(card, JUKI_AID)
-    assert verify(card, 0x9C, new) == 0x9000
-    assert _change_key(card, 0x9C, old) == 0x9000
-    assert verify(card, 0x9C, old) == 0x9000
+    expect_sw(verify(card, 0x9C, new), 0x9000)
+    expect_sw(_change_key(card, 0x9C, old), 0x9000)
+    expect_sw(verify(card, 0x9C, old), 0x9000)
 
 
 @pytest.mark.spec("JUKI-013", section="5")
@@ -169,7 +170,7 @@ def test_internal_authenticate_with_common_key(card: CardChannel, persona: Perso
     enter(card, COMMON_AID)
     challenge = bytes(range(32))
     response = card.send("00880099" + "20" + challenge.hex() + "00")
-    assert response.sw == 0x9000
+    expect_sw(response, 0x9000)
     public = _registry(persona).internal_auth_key.public_key()
     public.verify(response.data, challenge, padding.PKCS1v15(), hashes.SHA256())
 
@@ -178,31 +179,31 @@ def test_internal_authenticate_with_common_key(card: CardChannel, persona: Perso
 def test_no_signing_command(card: CardChannel) -> None:
     for aid in (COMMON_AID, JUKI_AID):
         enter(card, aid)
-        assert sign(card, 0x00, 0x00, sha256_digest_info(b"x")).sw == 0x6D00, aid
+        expect_sw(sign(card, 0x00, 0x00, sha256_digest_info(b"x")), 0x6D00, note=aid)
 
 
 @pytest.mark.spec("JUKI-015", section="11")
 def test_set_session_key_refusals(card: CardChannel, persona: Persona) -> None:
     enter(card, COMMON_AID)
-    assert card.send("80AE000003010203").sw == 0x66F1
+    expect_sw(card.send("80AE000003010203"), 0x66F1)
     enter(card, JUKI_AID)
-    assert verify(card, 0x9C, _registry(persona).juki_pin.value) == 0x9000
-    assert card.send("80AE000003010203").sw == 0x6982
+    expect_sw(verify(card, 0x9C, _registry(persona).juki_pin.value), 0x9000)
+    expect_sw(card.send("80AE000003010203"), 0x6982)
 
 
 @pytest.mark.spec("JUKI-016", section="4.3")
 def test_status_cleared_by_application_select(card: CardChannel, persona: Persona) -> None:
     value = _registry(persona).juki_pin.value
     enter(card, JUKI_AID)
-    assert verify(card, 0x9C, value) == 0x9000
-    assert _change_key(card, 0x9C, value) == 0x9000
+    expect_sw(verify(card, 0x9C, value), 0x9000)
+    expect_sw(_change_key(card, 0x9C, value), 0x9000)
     enter(card, JUKI_AID)
-    assert _change_key(card, 0x9C, value) == 0x6982
+    expect_sw(_change_key(card, 0x9C, value), 0x6982)
 
 
 def _juki_pin_open(card: CardChannel, value: bytes) -> bool:
     sw = _change_key(card, 0x9C, value)  # the same value: a no-op when allowed
-    assert sw in (0x9000, 0x6982), f"{sw:04X}"
+    expect_sw(sw, 0x9000, 0x6982)
     return sw == 0x9000
 
 

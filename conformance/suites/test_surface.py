@@ -31,6 +31,7 @@ from conformance.suites.pin_machine import (
     run_pin_machine,
     wrong_values_for,
 )
+from conformance.sw import expect_sw
 from conformance.targets import Target
 from simulator.personalization.persona import Persona
 
@@ -47,7 +48,7 @@ def _surface(persona: Persona) -> Any:
 
 def _readable(card: CardChannel, fid: int) -> bool:
     sw = card.send(bytes([0x00, 0xB0, 0x80 | fid, 0x00, 0x01])).sw
-    assert sw in (0x9000, 0x6982), f"{fid:04X}: {sw:04X}"
+    expect_sw(sw, 0x9000, 0x6982, note=f"{fid:04X}")
     return sw == 0x9000
 
 
@@ -68,7 +69,7 @@ def test_closed_without_credential_and_free_efs(card: CardChannel, persona: Pers
 def test_birth_key_opens_age_record_only(card: CardChannel, persona: Persona) -> None:
     surface = _surface(persona)
     enter(card, SURFACE_AID)
-    assert verify(card, 0x91, surface.birth_key.value) == 0x9000
+    expect_sw(verify(card, 0x91, surface.birth_key.value), 0x9000)
     assert _open_set(card) == {0x0001}
     assert read_ef(card, 0x0001).data == surface.age_record
 
@@ -77,7 +78,7 @@ def test_birth_key_opens_age_record_only(card: CardChannel, persona: Persona) ->
 def test_pin_a_opens_face_number_image_and_0006(card: CardChannel, persona: Persona) -> None:
     surface = _surface(persona)
     enter(card, SURFACE_AID)
-    assert verify(card, 0x93, surface.pin_a.value) == 0x9000
+    expect_sw(verify(card, 0x93, surface.pin_a.value), 0x9000)
     assert _open_set(card) == {0x0002, 0x0005, 0x0006}
     assert read_ef(card, 0x0005).data == surface.my_number_image
     assert read_ef(card, 0x0006).data == b"\xff" * 16
@@ -87,7 +88,7 @@ def test_pin_a_opens_face_number_image_and_0006(card: CardChannel, persona: Pers
 def test_pin_b_opens_face_and_0006_not_number(card: CardChannel, persona: Persona) -> None:
     surface = _surface(persona)
     enter(card, SURFACE_AID)
-    assert verify(card, 0x92, surface.pin_b.value) == 0x9000
+    expect_sw(verify(card, 0x92, surface.pin_b.value), 0x9000)
     assert _open_set(card) == {0x0002, 0x0006}
     assert read_ef(card, 0x0002).data == surface.card_face
 
@@ -97,10 +98,10 @@ def test_pin_b_opens_face_and_0006_not_number(card: CardChannel, persona: Person
 def test_birth_key_wrong_decrements_correct_restores(card: CardChannel, persona: Persona) -> None:
     spec = _surface(persona).birth_key
     enter(card, SURFACE_AID)
-    assert query(card, 0x91) == retries_sw(spec.remaining)
-    assert verify(card, 0x91, wrong_values_for(spec.value)[0]) == retries_sw(spec.remaining - 1)
-    assert verify(card, 0x91, spec.value) == 0x9000
-    assert query(card, 0x91) == retries_sw(spec.max_tries)
+    expect_sw(query(card, 0x91), retries_sw(spec.remaining))
+    expect_sw(verify(card, 0x91, wrong_values_for(spec.value)[0]), retries_sw(spec.remaining - 1))
+    expect_sw(verify(card, 0x91, spec.value), 0x9000)
+    expect_sw(query(card, 0x91), retries_sw(spec.max_tries))
 
 
 @pytest.mark.spec("SURF-006", section="4.2")
@@ -109,11 +110,11 @@ def test_pin_a_lockout(card: CardChannel, persona: Persona) -> None:
     spec = _surface(persona).pin_a
     enter(card, SURFACE_AID)
     for left in range(spec.remaining - 1, -1, -1):
-        assert verify(card, 0x93, wrong_values_for(spec.value)[0]) == retries_sw(left)
-    assert verify(card, 0x93, spec.value) == 0x6984
-    assert query(card, 0x93) == 0x63C0
+        expect_sw(verify(card, 0x93, wrong_values_for(spec.value)[0]), retries_sw(left))
+    expect_sw(verify(card, 0x93, spec.value), 0x6984)
+    expect_sw(query(card, 0x93), 0x63C0)
     assert 0x0005 not in _open_set(card)
-    assert verify(card, 0x92, _surface(persona).pin_b.value) == 0x9000  # B still works
+    expect_sw(verify(card, 0x92, _surface(persona).pin_b.value), 0x9000)  # B still works
 
 
 @pytest.mark.spec("SURF-007", section="4.1")
@@ -121,9 +122,9 @@ def test_printed_keys_cannot_be_changed(card: CardChannel, persona: Persona) -> 
     surface = _surface(persona)
     enter(card, SURFACE_AID)
     value = surface.pin_b.value
-    assert card.send(bytes([0, 0x24, 1, 0x92, len(value)]) + value).sw == 0x6982
-    assert verify(card, 0x92, value) == 0x9000
-    assert card.send(bytes([0, 0x24, 1, 0x92, len(value)]) + value).sw == 0x6985
+    expect_sw(card.send(bytes([0, 0x24, 1, 0x92, len(value)]) + value), 0x6982)
+    expect_sw(verify(card, 0x92, value), 0x9000)
+    expect_sw(card.send(bytes([0, 0x24, 1, 0x92, len(value)]) + value), 0x6985)
 
 
 @pytest.mark.spec("SURF-008", section="10")
@@ -131,7 +132,7 @@ def test_own_key_signs_without_credential(card: CardChannel, persona: Persona) -
     enter(card, SURFACE_AID)
     challenge = b"age verification challenge"
     response = sign(card, 0x00, 0x00, sha256_digest_info(challenge))
-    assert response.sw == 0x9000
+    expect_sw(response, 0x9000)
     public = _surface(persona).ap_key.public_key()
     public.verify(response.data, challenge, padding.PKCS1v15(), hashes.SHA256())
     assert sign(card, 0x00, 0x9A, sha256_digest_info(challenge)).data == response.data
@@ -140,22 +141,22 @@ def test_own_key_signs_without_credential(card: CardChannel, persona: Persona) -
 @pytest.mark.spec("SURF-009", section="11")
 def test_set_session_key_is_66f1(card: CardChannel, persona: Persona) -> None:
     enter(card, SURFACE_AID)
-    assert card.send("80AE000003010203").sw == 0x66F1
-    assert verify(card, 0x93, _surface(persona).pin_a.value) == 0x9000
-    assert card.send("80AE000003010203").sw == 0x66F1
+    expect_sw(card.send("80AE000003010203"), 0x66F1)
+    expect_sw(verify(card, 0x93, _surface(persona).pin_a.value), 0x9000)
+    expect_sw(card.send("80AE000003010203"), 0x66F1)
 
 
 @pytest.mark.spec("SURF-010", section="3.3")
 def test_unknown_efs_are_not_found(card: CardChannel) -> None:
     enter(card, SURFACE_AID)
     for fid in (0x001C, 0x001E, 0x0007):
-        assert select_ef(card, fid).sw == 0x6A82, f"{fid:04X}"
+        expect_sw(select_ef(card, fid), 0x6A82, note=f"{fid:04X}")
 
 
 @pytest.mark.spec("SURF-011", section="4.3")
 def test_status_cleared_by_application_select(card: CardChannel, persona: Persona) -> None:
     enter(card, SURFACE_AID)
-    assert verify(card, 0x93, _surface(persona).pin_a.value) == 0x9000
+    expect_sw(verify(card, 0x93, _surface(persona).pin_a.value), 0x9000)
     assert _readable(card, 0x0002)
     enter(card, SURFACE_AID)
     assert not _readable(card, 0x0002)
@@ -165,15 +166,15 @@ def test_status_cleared_by_application_select(card: CardChannel, persona: Person
 def test_card_face_in_pages(card: CardChannel, persona: Persona) -> None:
     face = _surface(persona).card_face
     enter(card, SURFACE_AID)
-    assert verify(card, 0x92, _surface(persona).pin_b.value) == 0x9000
+    expect_sw(verify(card, 0x92, _surface(persona).pin_b.value), 0x9000)
     select_ef(card, 0x0002)
     pages = b""
     for offset in range(0, len(face), 256):
         response = card.send(bytes([0x00, 0xB0, offset >> 8, offset & 0xFF, 0x00]))
-        assert response.sw == 0x9000
+        expect_sw(response, 0x9000)
         pages += response.data
     assert pages == face
-    assert card.send(bytes([0x00, 0xB0, len(face) >> 8, len(face) & 0xFF, 0x01])).sw == 0x6B00
+    expect_sw(card.send(bytes([0x00, 0xB0, len(face) >> 8, len(face) & 0xFF, 0x01])), 0x6B00)
 
 
 @pytest.mark.spec("SURF-013", section="4.2")

@@ -32,6 +32,7 @@ from conformance.suites.pin_machine import (
     run_pin_machine,
     wrong_values_for,
 )
+from conformance.sw import expect_sw
 from conformance.targets import Target
 from simulator.personalization.persona import Persona
 
@@ -56,13 +57,13 @@ def _expected(persona: Persona) -> dict[int, bytes]:
 
 
 def _sw_of_read(card: CardChannel, fid: int) -> int:
-    assert select_ef(card, fid).sw == 0x9000
+    expect_sw(select_ef(card, fid), 0x9000)
     return card.send("00B00000000000").sw
 
 
 def _readable(card: CardChannel, fid: int) -> bool:
     sw = card.send(bytes([0x00, 0xB0, 0x80 | fid, 0x00, 0x01])).sw
-    assert sw in (0x9000, 0x6982), f"{fid:04X}: {sw:04X}"
+    expect_sw(sw, 0x9000, 0x6982, note=f"{fid:04X}")
     return sw == 0x9000
 
 
@@ -70,17 +71,17 @@ def _readable(card: CardChannel, fid: int) -> bool:
 def test_protected_efs_closed_without_credential(card: CardChannel) -> None:
     enter(card, TEXT_AID)
     for fid in PROTECTED:
-        assert _sw_of_read(card, fid) == 0x6982, f"{fid:04X}"
+        expect_sw(_sw_of_read(card, fid), 0x6982, note=f"{fid:04X}")
 
 
 @pytest.mark.spec("TEXT-002", section="9.2")
 def test_my_number_with_pin_is_17_bytes(card: CardChannel, persona: Persona) -> None:
     text = _text(persona)
     enter(card, TEXT_AID)
-    assert verify(card, 0x91, text.pin.value) == 0x9000
+    expect_sw(verify(card, 0x91, text.pin.value), 0x9000)
     select_ef(card, 0x0001)
     response = card.send("00B0000011")
-    assert response.sw == 0x9000
+    expect_sw(response, 0x9000)
     assert response.data == text.my_number
     assert len(response.data) == 17
     assert response.data[:3] == bytes.fromhex("FF100C")
@@ -91,9 +92,9 @@ def test_my_number_with_pin_is_17_bytes(card: CardChannel, persona: Persona) -> 
 @pytest.mark.spec("TEXT-003", section="3.2")
 def test_pin_a_opens_my_number_not_basic_four(card: CardChannel, persona: Persona) -> None:
     enter(card, TEXT_AID)
-    assert verify(card, 0x94, _text(persona).pin_a.value) == 0x9000
+    expect_sw(verify(card, 0x94, _text(persona).pin_a.value), 0x9000)
     assert read_ef(card, 0x0001).data == _text(persona).my_number
-    assert _sw_of_read(card, 0x0002) == 0x6982
+    expect_sw(_sw_of_read(card, 0x0002), 0x6982)
     for fid in (0x0003, 0x0006, 0x0007):
         assert _readable(card, fid), f"{fid:04X}"
 
@@ -101,9 +102,9 @@ def test_pin_a_opens_my_number_not_basic_four(card: CardChannel, persona: Person
 @pytest.mark.spec("TEXT-004", section="3.2")
 def test_pin_b_opens_basic_four_not_my_number(card: CardChannel, persona: Persona) -> None:
     enter(card, TEXT_AID)
-    assert verify(card, 0x95, _text(persona).pin_b.value) == 0x9000
+    expect_sw(verify(card, 0x95, _text(persona).pin_b.value), 0x9000)
     assert read_ef(card, 0x0002).data == _text(persona).basic_four
-    assert _sw_of_read(card, 0x0001) == 0x6982
+    expect_sw(_sw_of_read(card, 0x0001), 0x6982)
     for fid in (0x0003, 0x0006, 0x0007):
         assert _readable(card, fid), f"{fid:04X}"
 
@@ -111,7 +112,7 @@ def test_pin_b_opens_basic_four_not_my_number(card: CardChannel, persona: Person
 @pytest.mark.spec("TEXT-005", section="3.2")
 def test_pin_opens_every_protected_ef(card: CardChannel, persona: Persona) -> None:
     enter(card, TEXT_AID)
-    assert verify(card, 0x91, _text(persona).pin.value) == 0x9000
+    expect_sw(verify(card, 0x91, _text(persona).pin.value), 0x9000)
     expected = _expected(persona)
     for fid in PROTECTED:
         assert read_ef(card, fid).data == expected[fid], f"{fid:04X}"
@@ -123,7 +124,7 @@ def test_free_efs(card: CardChannel, persona: Persona) -> None:
     expected = _expected(persona)
     for fid in (0x0004, 0x0005, 0x0008):
         response = read_ef(card, fid)
-        assert response.sw == 0x9000
+        expect_sw(response, 0x9000)
         assert response.data == expected[fid], f"{fid:04X}"
     assert len(expected[0x0004]) == 568
     assert len(read_ef(card, 0x0005).data) >= 256
@@ -132,10 +133,10 @@ def test_free_efs(card: CardChannel, persona: Persona) -> None:
 @pytest.mark.spec("TEXT-007", section="3.2")
 def test_blocked_key_0012(card: CardChannel, persona: Persona) -> None:
     enter(card, TEXT_AID)
-    assert select_ef(card, BLOCKED).sw == 0x9000
-    assert query(card, 0x80) == 0x63C0
-    assert verify(card, 0x80, _text(persona).pin.value) == 0x6984
-    assert verify(card, 0x92, b"0000") == 0x6984
+    expect_sw(select_ef(card, BLOCKED), 0x9000)
+    expect_sw(query(card, 0x80), 0x63C0)
+    expect_sw(verify(card, 0x80, _text(persona).pin.value), 0x6984)
+    expect_sw(verify(card, 0x92, b"0000"), 0x6984)
 
 
 @pytest.mark.spec("TEXT-008", section="4.2")
@@ -143,10 +144,10 @@ def test_blocked_key_0012(card: CardChannel, persona: Persona) -> None:
 def test_pin_wrong_decrements_correct_restores(card: CardChannel, persona: Persona) -> None:
     spec = _text(persona).pin
     enter(card, TEXT_AID)
-    assert query(card, 0x91) == retries_sw(spec.remaining)
-    assert verify(card, 0x91, wrong_values_for(spec.value)[0]) == retries_sw(spec.remaining - 1)
-    assert verify(card, 0x91, spec.value) == 0x9000
-    assert query(card, 0x91) == retries_sw(spec.max_tries)
+    expect_sw(query(card, 0x91), retries_sw(spec.remaining))
+    expect_sw(verify(card, 0x91, wrong_values_for(spec.value)[0]), retries_sw(spec.remaining - 1))
+    expect_sw(verify(card, 0x91, spec.value), 0x9000)
+    expect_sw(query(card, 0x91), retries_sw(spec.max_tries))
 
 
 @pytest.mark.spec("TEXT-009", section="4.2")
@@ -155,11 +156,11 @@ def test_pin_lockout(card: CardChannel, persona: Persona) -> None:
     text = _text(persona)
     enter(card, TEXT_AID)
     for left in range(text.pin.remaining - 1, -1, -1):
-        assert verify(card, 0x91, wrong_values_for(text.pin.value)[0]) == retries_sw(left)
-    assert verify(card, 0x91, text.pin.value) == 0x6984
-    assert query(card, 0x91) == 0x63C0
+        expect_sw(verify(card, 0x91, wrong_values_for(text.pin.value)[0]), retries_sw(left))
+    expect_sw(verify(card, 0x91, text.pin.value), 0x6984)
+    expect_sw(query(card, 0x91), 0x63C0)
     assert not _readable(card, 0x0001)
-    assert verify(card, 0x94, text.pin_a.value) == 0x9000  # A is a separate key
+    expect_sw(verify(card, 0x94, text.pin_a.value), 0x9000)  # A is a separate key
     assert _readable(card, 0x0001)
 
 
@@ -169,10 +170,10 @@ def test_pin_a_lockout_is_separate(card: CardChannel, persona: Persona) -> None:
     text = _text(persona)
     enter(card, TEXT_AID)
     for left in range(text.pin_a.remaining - 1, -1, -1):
-        assert verify(card, 0x94, wrong_values_for(text.pin_a.value)[0]) == retries_sw(left)
-    assert verify(card, 0x94, text.pin_a.value) == 0x6984
-    assert query(card, 0x91) == retries_sw(text.pin.remaining)
-    assert query(card, 0x95) == retries_sw(text.pin_b.remaining)
+        expect_sw(verify(card, 0x94, wrong_values_for(text.pin_a.value)[0]), retries_sw(left))
+    expect_sw(verify(card, 0x94, text.pin_a.value), 0x6984)
+    expect_sw(query(card, 0x91), retries_sw(text.pin.remaining))
+    expect_sw(query(card, 0x95), retries_sw(text.pin_b.remaining))
 
 
 @pytest.mark.spec("TEXT-011", section="4.2")
@@ -180,9 +181,9 @@ def test_pin_a_lockout_is_separate(card: CardChannel, persona: Persona) -> None:
 def test_pin_b_wrong_decrements_correct_restores(card: CardChannel, persona: Persona) -> None:
     spec = _text(persona).pin_b
     enter(card, TEXT_AID)
-    assert verify(card, 0x95, wrong_values_for(spec.value)[0]) == retries_sw(spec.remaining - 1)
-    assert verify(card, 0x95, spec.value) == 0x9000
-    assert query(card, 0x95) == retries_sw(spec.max_tries)
+    expect_sw(verify(card, 0x95, wrong_values_for(spec.value)[0]), retries_sw(spec.remaining - 1))
+    expect_sw(verify(card, 0x95, spec.value), 0x9000)
+    expect_sw(query(card, 0x95), retries_sw(spec.max_tries))
 
 
 @pytest.mark.spec("TEXT-012", section="4.1")
@@ -190,11 +191,11 @@ def test_printed_keys_cannot_be_changed(card: CardChannel, persona: Persona) -> 
     text = _text(persona)
     enter(card, TEXT_AID)
     new = bytes(len(text.pin_a.value))
-    assert card.send(bytes([0, 0x24, 1, 0x94, len(new)]) + new).sw == 0x6982
-    assert verify(card, 0x94, text.pin_a.value) == 0x9000
-    assert card.send(bytes([0, 0x24, 1, 0x94, len(new)]) + new).sw == 0x6985
-    assert verify(card, 0x95, text.pin_b.value) == 0x9000
-    assert card.send(bytes([0, 0x24, 1, 0x95, 4]) + b"1234").sw == 0x6985
+    expect_sw(card.send(bytes([0, 0x24, 1, 0x94, len(new)]) + new), 0x6982)
+    expect_sw(verify(card, 0x94, text.pin_a.value), 0x9000)
+    expect_sw(card.send(bytes([0, 0x24, 1, 0x94, len(new)]) + new), 0x6985)
+    expect_sw(verify(card, 0x95, text.pin_b.value), 0x9000)
+    expect_sw(card.send(bytes([0, 0x24, 1, 0x95, 4]) + b"1234"), 0x6985)
 
 
 @pytest.mark.spec("TEXT-013", section="4.4")
@@ -203,13 +204,13 @@ def test_change_pin_after_verify(card: CardChannel, persona: Persona) -> None:
     spec = _text(persona).pin
     new = b"9876" if spec.value != b"9876" else b"6789"
     enter(card, TEXT_AID)
-    assert card.send(bytes([0, 0x24, 1, 0x91, 4]) + new).sw == 0x6982
-    assert verify(card, 0x91, spec.value) == 0x9000
-    assert card.send(bytes([0, 0x24, 1, 0x91, 5]) + b"12345").sw == 0x6A80
-    assert card.send(bytes([0, 0x24, 1, 0x91, 4]) + new).sw == 0x9000
-    assert verify(card, 0x91, spec.value) == retries_sw(spec.max_tries - 1)
-    assert verify(card, 0x91, new) == 0x9000
-    assert card.send(bytes([0, 0x24, 1, 0x91, len(spec.value)]) + spec.value).sw == 0x9000
+    expect_sw(card.send(bytes([0, 0x24, 1, 0x91, 4]) + new), 0x6982)
+    expect_sw(verify(card, 0x91, spec.value), 0x9000)
+    expect_sw(card.send(bytes([0, 0x24, 1, 0x91, 5]) + b"12345"), 0x6A80)
+    expect_sw(card.send(bytes([0, 0x24, 1, 0x91, 4]) + new), 0x9000)
+    expect_sw(verify(card, 0x91, spec.value), retries_sw(spec.max_tries - 1))
+    expect_sw(verify(card, 0x91, new), 0x9000)
+    expect_sw(card.send(bytes([0, 0x24, 1, 0x91, len(spec.value)]) + spec.value), 0x9000)
 
 
 @pytest.mark.spec("TEXT-014", section="10")
@@ -217,7 +218,7 @@ def test_own_key_signs_without_credential(card: CardChannel, persona: Persona) -
     enter(card, TEXT_AID)
     challenge = b"relying-party challenge"
     response = sign(card, 0x00, 0x00, sha256_digest_info(challenge))
-    assert response.sw == 0x9000
+    expect_sw(response, 0x9000)
     public = _text(persona).ap_key.public_key()
     public.verify(response.data, challenge, padding.PKCS1v15(), hashes.SHA256())
     assert sign(card, 0x00, 0x93, sha256_digest_info(challenge)).data == response.data
@@ -226,17 +227,17 @@ def test_own_key_signs_without_credential(card: CardChannel, persona: Persona) -
 @pytest.mark.spec("TEXT-015", section="10")
 def test_own_key_p1_not_00_is_6a86(card: CardChannel) -> None:
     enter(card, TEXT_AID)
-    assert sign(card, 0x01, 0x00, b"challenge").sw == 0x6A86
+    expect_sw(sign(card, 0x01, 0x00, b"challenge"), 0x6A86)
 
 
 @pytest.mark.spec("TEXT-016", section="4.3")
 def test_status_cleared_by_select_and_reset(card: CardChannel, persona: Persona) -> None:
     enter(card, TEXT_AID)
-    assert verify(card, 0x91, _text(persona).pin.value) == 0x9000
+    expect_sw(verify(card, 0x91, _text(persona).pin.value), 0x9000)
     assert _readable(card, 0x0001)
     enter(card, TEXT_AID)
     assert not _readable(card, 0x0001)
-    assert verify(card, 0x94, _text(persona).pin_a.value) == 0x9000
+    expect_sw(verify(card, 0x94, _text(persona).pin_a.value), 0x9000)
     card.reset()
     enter(card, TEXT_AID)
     assert not _readable(card, 0x0001)
@@ -245,20 +246,20 @@ def test_status_cleared_by_select_and_reset(card: CardChannel, persona: Persona)
 @pytest.mark.spec("TEXT-017", section="4.3")
 def test_status_kept_across_ef_selects(card: CardChannel, persona: Persona) -> None:
     enter(card, TEXT_AID)
-    assert verify(card, 0x91, _text(persona).pin.value) == 0x9000
+    expect_sw(verify(card, 0x91, _text(persona).pin.value), 0x9000)
     for fid in (0x0004, 0x0005, 0x0014, 0x0002):
-        assert select_ef(card, fid).sw == 0x9000
-    assert card.send("00B0000003").sw == 0x9000
+        expect_sw(select_ef(card, fid), 0x9000)
+    expect_sw(card.send("00B0000003"), 0x9000)
 
 
 @pytest.mark.spec("TEXT-018", section="11")
 def test_set_session_key_needs_the_pin(card: CardChannel, persona: Persona) -> None:
     enter(card, TEXT_AID)
-    assert card.send("80AE000003010203").sw == 0x6982
-    assert verify(card, 0x94, _text(persona).pin_a.value) == 0x9000
-    assert card.send("80AE000003010203").sw == 0x6982  # 照合番号A does not do
-    assert verify(card, 0x91, _text(persona).pin.value) == 0x9000
-    assert card.send("80AE000003010203").sw == 0x6A80
+    expect_sw(card.send("80AE000003010203"), 0x6982)
+    expect_sw(verify(card, 0x94, _text(persona).pin_a.value), 0x9000)
+    expect_sw(card.send("80AE000003010203"), 0x6982)  # 照合番号A does not do
+    expect_sw(verify(card, 0x91, _text(persona).pin.value), 0x9000)
+    expect_sw(card.send("80AE000003010203"), 0x6A80)
 
 
 @pytest.mark.spec("TEXT-019", section="4.1")
@@ -266,22 +267,23 @@ def test_set_session_key_needs_the_pin(card: CardChannel, persona: Persona) -> N
 def test_counters_separate_from_surface(card: CardChannel, persona: Persona) -> None:
     text = _text(persona)
     enter(card, TEXT_AID)
-    assert verify(card, 0x94, wrong_values_for(text.pin_a.value)[0]) == retries_sw(
-        text.pin_a.remaining - 1
+    expect_sw(
+        verify(card, 0x94, wrong_values_for(text.pin_a.value)[0]),
+        retries_sw(text.pin_a.remaining - 1),
     )
     enter(card, SURFACE_AID)
     assert persona.card_info is not None
-    assert query(card, 0x93) == retries_sw(persona.card_info.surface.pin_a.remaining)
-    assert query(card, 0x91) == retries_sw(persona.card_info.surface.birth_key.remaining)
+    expect_sw(query(card, 0x93), retries_sw(persona.card_info.surface.pin_a.remaining))
+    expect_sw(query(card, 0x91), retries_sw(persona.card_info.surface.birth_key.remaining))
     enter(card, TEXT_AID)
-    assert verify(card, 0x94, text.pin_a.value) == 0x9000
+    expect_sw(verify(card, 0x94, text.pin_a.value), 0x9000)
 
 
 @pytest.mark.spec("TEXT-020", section="11")
 def test_secure_messaging_cla_refused(card: CardChannel) -> None:
     enter(card, TEXT_AID)
-    assert card.send("0CA4020C020001").sw == 0x6882
-    assert card.send("08B0000000").sw == 0x69FC
+    expect_sw(card.send("0CA4020C020001"), 0x6882)
+    expect_sw(card.send("08B0000000"), 0x69FC)
 
 
 @pytest.mark.spec("TEXT-021", section="4.2")
