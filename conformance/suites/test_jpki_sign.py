@@ -70,6 +70,7 @@ def _raw_recover(key: rsa.RSAPublicKey, signature: bytes) -> bytes:
 
 @pytest.mark.spec("JPKI-SIGN-001", section="10")
 def test_auth_key_signs_a_digest_info(card: CardChannel, persona: Persona) -> None:
+    """The auth key signs a DigestInfo after the auth PIN (valid PKCS#1 v1.5 signature)"""
     key = _login(card, persona, "auth")
     expect_sw(select_ef(card, 0x0017), 0x9000)
     response = sign(card, 0x00, 0x80, sha256_digest_info(MESSAGE))
@@ -81,6 +82,7 @@ def test_auth_key_signs_a_digest_info(card: CardChannel, persona: Persona) -> No
 @pytest.mark.spec("JPKI-SIGN-002", section="10")
 @pytest.mark.requires("sign_certificate")
 def test_sign_key_signs_a_digest_info(card: CardChannel, persona: Persona) -> None:
+    """The signing key signs a DigestInfo after the signing password"""
     key = _login(card, persona, "sign")
     expect_sw(select_ef(card, 0x001A), 0x9000)
     response = sign(card, 0x00, 0x80, sha256_digest_info(MESSAGE))
@@ -90,6 +92,7 @@ def test_sign_key_signs_a_digest_info(card: CardChannel, persona: Persona) -> No
 
 @pytest.mark.spec("JPKI-SIGN-003", section="10")
 def test_auth_key_without_pin_is_6982(card: CardChannel) -> None:
+    """Signing with the auth key without the PIN answers 6982"""
     enter(card, JPKI_AID)
     expect_sw(select_ef(card, 0x0017), 0x9000)
     expect_sw(sign(card, 0x00, 0x80, sha256_digest_info(MESSAGE)), 0x6982)
@@ -99,6 +102,7 @@ def test_auth_key_without_pin_is_6982(card: CardChannel) -> None:
 @pytest.mark.spec("JPKI-SIGN-004", section="10")
 @pytest.mark.requires("sign_certificate")
 def test_sign_key_without_password_is_6982(card: CardChannel) -> None:
+    """Signing with the signing key without the password answers 6982"""
     enter(card, JPKI_AID)
     expect_sw(select_ef(card, 0x001A), 0x9000)
     expect_sw(sign(card, 0x00, 0x80, sha256_digest_info(MESSAGE)), 0x6982)
@@ -106,6 +110,7 @@ def test_sign_key_without_password_is_6982(card: CardChannel) -> None:
 
 @pytest.mark.spec("JPKI-SIGN-005", section="10")
 def test_p1_above_05_is_6a86(card: CardChannel, persona: Persona) -> None:
+    """COMPUTE DIGITAL SIGNATURE with P1 above 05 answers 6A86"""
     enter(card, JPKI_AID)
     expect_sw(verify(card, 0x98, persona.auth_pin.value), 0x9000)
     for p1 in (0x06, 0x10, 0x80, 0xFF):
@@ -114,6 +119,7 @@ def test_p1_above_05_is_6a86(card: CardChannel, persona: Persona) -> None:
 
 @pytest.mark.spec("JPKI-SIGN-006", section="10")
 def test_signatures_are_deterministic(card: CardChannel, persona: Persona) -> None:
+    """The same input gives the same signature (PKCS#1 v1.5 is deterministic)"""
     _login(card, persona, "auth")
     first = sign(card, 0x00, 0x97, sha256_digest_info(MESSAGE))
     second = sign(card, 0x00, 0x97, sha256_digest_info(MESSAGE))
@@ -124,6 +130,7 @@ def test_signatures_are_deterministic(card: CardChannel, persona: Persona) -> No
 
 @pytest.mark.spec("JPKI-SIGN-007", section="5")
 def test_sfi_form_gives_the_same_signature(card: CardChannel, persona: Persona) -> None:
+    """Signing by SFI gives the same signature as through the current EF"""
     _login(card, persona, "auth")
     by_sfi = sign(card, 0x00, 0x97, sha256_digest_info(MESSAGE))
     select_ef(card, 0x0017)
@@ -135,6 +142,7 @@ def test_sfi_form_gives_the_same_signature(card: CardChannel, persona: Persona) 
 
 @pytest.mark.spec("JPKI-SIGN-008", section="10")
 def test_other_hash_digest_infos(card: CardChannel, persona: Persona) -> None:
+    """DigestInfos of other hashes (SHA-1, SHA-384, SHA-512) are signed as given"""
     key = _login(card, persona, "auth")
     for name, (prefix, algorithm) in PREFIXES.items():
         response = sign(card, 0x00, 0x97, prefix + _digest(MESSAGE, algorithm))
@@ -144,6 +152,7 @@ def test_other_hash_digest_infos(card: CardChannel, persona: Persona) -> None:
 
 @pytest.mark.spec("JPKI-SIGN-009", section="10")
 def test_input_longer_than_245_bytes_is_6700(card: CardChannel, persona: Persona) -> None:
+    """Signature input longer than 245 bytes answers 6700"""
     enter(card, JPKI_AID)
     expect_sw(verify(card, 0x98, persona.auth_pin.value), 0x9000)
     expect_sw(sign(card, 0x00, 0x97, b"\x01" * 246), 0x6700)
@@ -152,6 +161,7 @@ def test_input_longer_than_245_bytes_is_6700(card: CardChannel, persona: Persona
 
 @pytest.mark.spec("JPKI-SIGN-010", section="16")
 def test_bytes_are_signed_as_given(card: CardChannel, persona: Persona) -> None:
+    """The card signs the input as given, without checking the DigestInfo"""
     key = _login(card, persona, "auth")
     no_null = bytes.fromhex("302f300b0609608648016503040201" + "0420") + _digest(
         MESSAGE, hashes.SHA256()
@@ -165,6 +175,7 @@ def test_bytes_are_signed_as_given(card: CardChannel, persona: Persona) -> None:
 
 @pytest.mark.spec("JPKI-SIGN-011", section="10")
 def test_p1_03_hashes_with_sha256(card: CardChannel, persona: Persona) -> None:
+    """P1 03 hashes the input with SHA-256 before signing"""
     key = _login(card, persona, "auth")
     response = sign(card, 0x03, 0x97, MESSAGE)
     expect_sw(response, 0x9000)
@@ -173,6 +184,7 @@ def test_p1_03_hashes_with_sha256(card: CardChannel, persona: Persona) -> None:
 
 @pytest.mark.spec("JPKI-SIGN-012", section="10")
 def test_fixed_length_scheme_with_wrong_length_is_6985(card: CardChannel, persona: Persona) -> None:
+    """P1 02/04 (fixed-length input) with input of the wrong length answers 6985"""
     enter(card, JPKI_AID)
     expect_sw(verify(card, 0x98, persona.auth_pin.value), 0x9000)
     expect_sw(sign(card, 0x02, 0x97, b"\x00" * 31), 0x6985)
@@ -181,6 +193,7 @@ def test_fixed_length_scheme_with_wrong_length_is_6985(card: CardChannel, person
 
 @pytest.mark.spec("JPKI-SIGN-013", section="14")
 def test_current_ef_not_a_key_is_6981(card: CardChannel, persona: Persona) -> None:
+    """Signing with a current EF that is not a key answers 6981"""
     enter(card, JPKI_AID)
     expect_sw(verify(card, 0x98, persona.auth_pin.value), 0x9000)
     expect_sw(select_ef(card, 0x000B), 0x9000)
@@ -190,6 +203,7 @@ def test_current_ef_not_a_key_is_6981(card: CardChannel, persona: Persona) -> No
 
 @pytest.mark.spec("JPKI-SIGN-014", section="14")
 def test_no_current_ef_is_6986_and_unknown_sfi_6a88(card: CardChannel) -> None:
+    """Signing without a current EF answers 6986, with an unknown SFI 6A88"""
     enter(card, JPKI_AID)
     expect_sw(sign(card, 0x00, 0x80, sha256_digest_info(MESSAGE)), 0x6986)
     expect_sw(sign(card, 0x00, 0x85, sha256_digest_info(MESSAGE)), 0x6A88)
@@ -198,6 +212,7 @@ def test_no_current_ef_is_6986_and_unknown_sfi_6a88(card: CardChannel) -> None:
 @pytest.mark.spec("JPKI-SIGN-015", section="3.1")
 @pytest.mark.requires("no_sign_certificate")
 def test_no_sign_key_on_under15_card(card: CardChannel, persona: Persona) -> None:
+    """A card of a holder under 15 has no signing key (EF 001A 6A82, signing 6A88)"""
     enter(card, JPKI_AID)
     expect_sw(verify(card, 0x9B, persona.sign_pin.value), 0x9000)
     expect_sw(select_ef(card, 0x001A), 0x6A82)
@@ -206,6 +221,7 @@ def test_no_sign_key_on_under15_card(card: CardChannel, persona: Persona) -> Non
 
 @pytest.mark.spec("JPKI-SIGN-016", section="10")
 def test_p1_05_is_pss_over_sha256(card: CardChannel, persona: Persona) -> None:
+    """P1 05 signs with RSA-PSS over SHA-256"""
     key = _login(card, persona, "auth")
     response = sign(card, 0x05, 0x97, MESSAGE)
     expect_sw(response, 0x9000)
@@ -215,6 +231,7 @@ def test_p1_05_is_pss_over_sha256(card: CardChannel, persona: Persona) -> None:
 
 @pytest.mark.spec("JPKI-SIGN-017", section="10")
 def test_p1_01_signs_the_bare_sha256(card: CardChannel, persona: Persona) -> None:
+    """P1 01 signs a bare SHA-256 hash"""
     key = _login(card, persona, "auth")
     response = sign(card, 0x01, 0x97, MESSAGE)
     expect_sw(response, 0x9000)
@@ -225,6 +242,7 @@ def test_p1_01_signs_the_bare_sha256(card: CardChannel, persona: Persona) -> Non
 @pytest.mark.spec("JPKI-SIGN-018", section="10")
 @pytest.mark.requires("sign_certificate")
 def test_sign_key_signature_differs_from_auth_key(card: CardChannel, persona: Persona) -> None:
+    """The signing key's signature differs from the auth key's"""
     auth_key = _login(card, persona, "auth")
     sign_key = _login(card, persona, "sign")
     response = sign(card, 0x00, 0x9A, sha256_digest_info(MESSAGE))

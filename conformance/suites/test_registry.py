@@ -49,6 +49,7 @@ def _change_key(card: CardChannel, p2: int, value: bytes) -> int:
 
 @pytest.mark.spec("JUKI-001", section="3.4")
 def test_common_record_by_sfi(card: CardChannel, persona: Persona) -> None:
+    """The common AP's record reads by SFI"""
     enter(card, COMMON_AID)
     response = read_record(card, 1)
     expect_sw(response, 0x9000)
@@ -58,6 +59,7 @@ def test_common_record_by_sfi(card: CardChannel, persona: Persona) -> None:
 
 @pytest.mark.spec("JUKI-002", section="5")
 def test_common_record_of_current_ef(card: CardChannel, persona: Persona) -> None:
+    """The common AP's record reads from the current EF"""
     enter(card, COMMON_AID)
     expect_sw(select_ef(card, 0x0001), 0x9000)
     response = card.send("00B2010400")
@@ -67,12 +69,14 @@ def test_common_record_of_current_ef(card: CardChannel, persona: Persona) -> Non
 
 @pytest.mark.spec("JUKI-003", section="5")
 def test_missing_record_is_6a83(card: CardChannel) -> None:
+    """READ RECORD of a missing record answers 6A83"""
     enter(card, COMMON_AID)
     expect_sw(read_record(card, 1, record=2), 0x6A83)
 
 
 @pytest.mark.spec("JUKI-004", section="3.4")
 def test_key_reference_record_in_both(card: CardChannel, persona: Persona) -> None:
+    """The key reference record is in both the 住基 and common APs"""
     expected = _registry(persona).key_reference
     for aid in (COMMON_AID, JUKI_AID):
         enter(card, aid)
@@ -84,6 +88,7 @@ def test_key_reference_record_in_both(card: CardChannel, persona: Persona) -> No
 
 @pytest.mark.spec("JUKI-005", section="3")
 def test_read_binary_on_record_ef_is_6981(card: CardChannel) -> None:
+    """READ BINARY on a record EF answers 6981"""
     enter(card, COMMON_AID)
     select_ef(card, 0x0001)
     expect_sw(card.send("00B0000000"), 0x6981)
@@ -92,6 +97,7 @@ def test_read_binary_on_record_ef_is_6981(card: CardChannel) -> None:
 
 @pytest.mark.spec("JUKI-006", section="3.4")
 def test_juki_ap_has_no_ef_0001(card: CardChannel) -> None:
+    """The 住基 AP has no EF 0001 (6A82)"""
     enter(card, JUKI_AID)
     expect_sw(select_ef(card, 0x0001), 0x6A82)
     expect_sw(read_record(card, 1), 0x6A82)
@@ -99,6 +105,7 @@ def test_juki_ap_has_no_ef_0001(card: CardChannel) -> None:
 
 @pytest.mark.spec("JUKI-007", section="5")
 def test_read_record_p1_p2_errors(card: CardChannel) -> None:
+    """READ RECORD: record 0 answers 6A86, P1 of the last record 6A81, no current EF 6986"""
     enter(card, COMMON_AID)
     expect_sw(card.send("00B2000C00"), 0x6A86)  # record 0
     expect_sw(card.send("00B2010D00"), 0x6A81)  # P1 to the last record
@@ -107,6 +114,7 @@ def test_read_record_p1_p2_errors(card: CardChannel) -> None:
 
 @pytest.mark.spec("JUKI-008", section="5")
 def test_read_record_short_le_is_6700(card: CardChannel) -> None:
+    """READ RECORD with a short Le answers 6700"""
     enter(card, COMMON_AID)
     expect_sw(card.send("00B2010C05"), 0x6700)
     expect_sw(card.send("00B2010C"), 0x6700)
@@ -115,6 +123,7 @@ def test_read_record_short_le_is_6700(card: CardChannel) -> None:
 @pytest.mark.spec("JUKI-009", section="4.2")
 @pytest.mark.destructive
 def test_common_pin_wrong_decrements_correct_restores(card: CardChannel, persona: Persona) -> None:
+    """A wrong common AP PIN spends one try, the correct one restores the limit"""
     spec = _registry(persona).common_pin
     enter(card, COMMON_AID)
     expect_sw(query(card, 0x9C), retries_sw(spec.remaining))
@@ -126,6 +135,7 @@ def test_common_pin_wrong_decrements_correct_restores(card: CardChannel, persona
 @pytest.mark.spec("JUKI-010", section="4.2")
 @pytest.mark.destructive
 def test_juki_pin_lockout_separate_from_common(card: CardChannel, persona: Persona) -> None:
+    """The 住基 PIN's lockout is separate from the common AP's"""
     registry = _registry(persona)
     spec = registry.juki_pin
     enter(card, JUKI_AID)
@@ -142,6 +152,7 @@ def test_juki_pin_lockout_separate_from_common(card: CardChannel, persona: Perso
 def test_change_key_needs_verify_and_no_change_reference_data(
     card: CardChannel, persona: Persona
 ) -> None:
+    """CHANGE KEY needs a VERIFY first; CHANGE REFERENCE DATA is not supported"""
     enter(card, JUKI_AID)
     expect_sw(_change_key(card, 0x9C, b"9876"), 0x6982)
     expect_sw(card.send("002401" + "9C" + "04" + b"9876".hex()), 0x6D00)
@@ -150,6 +161,7 @@ def test_change_key_needs_verify_and_no_change_reference_data(
 
 @pytest.mark.spec("JUKI-012", section="4.4")
 def test_change_key_changes_that_application_only(card: CardChannel, persona: Persona) -> None:
+    """CHANGE KEY changes the key of that application only"""
     registry = _registry(persona)
     old = registry.juki_pin.value
     new = b"9876" if old != b"9876" else b"6789"
@@ -167,6 +179,7 @@ def test_change_key_changes_that_application_only(card: CardChannel, persona: Pe
 
 @pytest.mark.spec("JUKI-013", section="5")
 def test_internal_authenticate_with_common_key(card: CardChannel, persona: Persona) -> None:
+    """INTERNAL AUTHENTICATE with the common AP's key"""
     enter(card, COMMON_AID)
     challenge = bytes(range(32))
     response = card.send("00880099" + "20" + challenge.hex() + "00")
@@ -177,6 +190,7 @@ def test_internal_authenticate_with_common_key(card: CardChannel, persona: Perso
 
 @pytest.mark.spec("JUKI-014", section="3.4")
 def test_no_signing_command(card: CardChannel) -> None:
+    """The 住基 and common APs have no signing command (6D00)"""
     for aid in (COMMON_AID, JUKI_AID):
         enter(card, aid)
         expect_sw(sign(card, 0x00, 0x00, sha256_digest_info(b"x")), 0x6D00, note=aid)
@@ -184,6 +198,7 @@ def test_no_signing_command(card: CardChannel) -> None:
 
 @pytest.mark.spec("JUKI-015", section="11")
 def test_set_session_key_refusals(card: CardChannel, persona: Persona) -> None:
+    """MSE SET session key: 66F1 in the common AP, 6982 in the 住基 AP after its PIN"""
     enter(card, COMMON_AID)
     expect_sw(card.send("80AE000003010203"), 0x66F1)
     enter(card, JUKI_AID)
@@ -193,6 +208,7 @@ def test_set_session_key_refusals(card: CardChannel, persona: Persona) -> None:
 
 @pytest.mark.spec("JUKI-016", section="4.3")
 def test_status_cleared_by_application_select(card: CardChannel, persona: Persona) -> None:
+    """Selecting the application again clears its security status"""
     value = _registry(persona).juki_pin.value
     enter(card, JUKI_AID)
     expect_sw(verify(card, 0x9C, value), 0x9000)
@@ -210,6 +226,7 @@ def _juki_pin_open(card: CardChannel, value: bytes) -> bool:
 @pytest.mark.spec("JUKI-017", section="4.2")
 @pytest.mark.destructive
 def test_juki_pin_state_machine(card: CardChannel, persona: Persona, target: Target) -> None:
+    """The 住基 PIN behaves like its model under random command sequences"""
     spec = _registry(persona).juki_pin
     pin = PinUnderTest(
         JUKI_AID, PIN, spec.value, spec.max_tries, wrong_values_for(spec.value), 0x0002,
@@ -221,6 +238,7 @@ def test_juki_pin_state_machine(card: CardChannel, persona: Persona, target: Tar
 @pytest.mark.spec("JUKI-018", section="4.2")
 @pytest.mark.destructive
 def test_common_pin_state_machine(card: CardChannel, persona: Persona, target: Target) -> None:
+    """The common AP PIN behaves like its model under random command sequences"""
     spec = _registry(persona).common_pin
     pin = PinUnderTest(
         COMMON_AID, PIN, spec.value, spec.max_tries, wrong_values_for(spec.value), 0x0002,

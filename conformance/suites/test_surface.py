@@ -58,6 +58,7 @@ def _open_set(card: CardChannel) -> set[int]:
 
 @pytest.mark.spec("SURF-001", section="3.3")
 def test_closed_without_credential_and_free_efs(card: CardChannel, persona: Persona) -> None:
+    """The card-surface AP's protected EFs are closed without a credential, free EFs open"""
     surface = _surface(persona)
     enter(card, SURFACE_AID)
     assert _open_set(card) == set()
@@ -67,6 +68,7 @@ def test_closed_without_credential_and_free_efs(card: CardChannel, persona: Pers
 
 @pytest.mark.spec("SURF-002", section="3.3")
 def test_birth_key_opens_age_record_only(card: CardChannel, persona: Persona) -> None:
+    """The birth-date key opens the age record only"""
     surface = _surface(persona)
     enter(card, SURFACE_AID)
     expect_sw(verify(card, 0x91, surface.birth_key.value), 0x9000)
@@ -76,6 +78,7 @@ def test_birth_key_opens_age_record_only(card: CardChannel, persona: Persona) ->
 
 @pytest.mark.spec("SURF-003", section="3.3")
 def test_pin_a_opens_face_number_image_and_0006(card: CardChannel, persona: Persona) -> None:
+    """照合番号A opens the card face, My Number image and EF 0006"""
     surface = _surface(persona)
     enter(card, SURFACE_AID)
     expect_sw(verify(card, 0x93, surface.pin_a.value), 0x9000)
@@ -86,6 +89,7 @@ def test_pin_a_opens_face_number_image_and_0006(card: CardChannel, persona: Pers
 
 @pytest.mark.spec("SURF-004", section="3.3")
 def test_pin_b_opens_face_and_0006_not_number(card: CardChannel, persona: Persona) -> None:
+    """照合番号B opens the card face and EF 0006, not the My Number image"""
     surface = _surface(persona)
     enter(card, SURFACE_AID)
     expect_sw(verify(card, 0x92, surface.pin_b.value), 0x9000)
@@ -96,6 +100,7 @@ def test_pin_b_opens_face_and_0006_not_number(card: CardChannel, persona: Person
 @pytest.mark.spec("SURF-005", section="4.2")
 @pytest.mark.destructive
 def test_birth_key_wrong_decrements_correct_restores(card: CardChannel, persona: Persona) -> None:
+    """A wrong birth-date key spends one try, the correct one restores the limit"""
     spec = _surface(persona).birth_key
     enter(card, SURFACE_AID)
     expect_sw(query(card, 0x91), retries_sw(spec.remaining))
@@ -107,6 +112,7 @@ def test_birth_key_wrong_decrements_correct_restores(card: CardChannel, persona:
 @pytest.mark.spec("SURF-006", section="4.2")
 @pytest.mark.destructive
 def test_pin_a_lockout(card: CardChannel, persona: Persona) -> None:
+    """照合番号A blocks after its limit"""
     spec = _surface(persona).pin_a
     enter(card, SURFACE_AID)
     for left in range(spec.remaining - 1, -1, -1):
@@ -119,6 +125,7 @@ def test_pin_a_lockout(card: CardChannel, persona: Persona) -> None:
 
 @pytest.mark.spec("SURF-007", section="4.1")
 def test_printed_keys_cannot_be_changed(card: CardChannel, persona: Persona) -> None:
+    """The printed keys (照合番号A/B, birth-date key) cannot be changed"""
     surface = _surface(persona)
     enter(card, SURFACE_AID)
     value = surface.pin_b.value
@@ -129,6 +136,7 @@ def test_printed_keys_cannot_be_changed(card: CardChannel, persona: Persona) -> 
 
 @pytest.mark.spec("SURF-008", section="10")
 def test_own_key_signs_without_credential(card: CardChannel, persona: Persona) -> None:
+    """The card-surface AP's own key signs without a credential"""
     enter(card, SURFACE_AID)
     challenge = b"age verification challenge"
     response = sign(card, 0x00, 0x00, sha256_digest_info(challenge))
@@ -140,6 +148,7 @@ def test_own_key_signs_without_credential(card: CardChannel, persona: Persona) -
 
 @pytest.mark.spec("SURF-009", section="11")
 def test_set_session_key_is_66f1(card: CardChannel, persona: Persona) -> None:
+    """MSE SET session key in the card-surface AP answers 66F1"""
     enter(card, SURFACE_AID)
     expect_sw(card.send("80AE000003010203"), 0x66F1)
     expect_sw(verify(card, 0x93, _surface(persona).pin_a.value), 0x9000)
@@ -148,6 +157,7 @@ def test_set_session_key_is_66f1(card: CardChannel, persona: Persona) -> None:
 
 @pytest.mark.spec("SURF-010", section="3.3")
 def test_unknown_efs_are_not_found(card: CardChannel) -> None:
+    """SELECT of an EF the card-surface AP does not have answers 6A82"""
     enter(card, SURFACE_AID)
     for fid in (0x001C, 0x001E, 0x0007):
         expect_sw(select_ef(card, fid), 0x6A82, note=f"{fid:04X}")
@@ -155,6 +165,7 @@ def test_unknown_efs_are_not_found(card: CardChannel) -> None:
 
 @pytest.mark.spec("SURF-011", section="4.3")
 def test_status_cleared_by_application_select(card: CardChannel, persona: Persona) -> None:
+    """Selecting the card-surface AP again clears its security status"""
     enter(card, SURFACE_AID)
     expect_sw(verify(card, 0x93, _surface(persona).pin_a.value), 0x9000)
     assert _readable(card, 0x0002)
@@ -164,6 +175,7 @@ def test_status_cleared_by_application_select(card: CardChannel, persona: Person
 
 @pytest.mark.spec("SURF-012", section="5")
 def test_card_face_in_pages(card: CardChannel, persona: Persona) -> None:
+    """The card face image reads in pages and whole alike"""
     face = _surface(persona).card_face
     enter(card, SURFACE_AID)
     expect_sw(verify(card, 0x92, _surface(persona).pin_b.value), 0x9000)
@@ -185,7 +197,10 @@ def test_card_face_in_pages(card: CardChannel, persona: Persona) -> None:
 def test_surface_key_state_machines(
     card: CardChannel, persona: Persona, target: Target, fid: int, opens: int
 ) -> None:
-    """The birth-date key (opens the age record), 照合番号B (card face), A (My Number image)."""
+    """The card-surface keys behave like their models under random command sequences
+
+    The birth-date key (opens the age record), 照合番号B (card face), A (My Number image).
+    """
     surface = _surface(persona)
     spec = {BIRTH: surface.birth_key, PIN_B: surface.pin_b, PIN_A: surface.pin_a}[fid]
     pin = PinUnderTest(

@@ -69,6 +69,7 @@ def _readable(card: CardChannel, fid: int) -> bool:
 
 @pytest.mark.spec("TEXT-001", section="3.2")
 def test_protected_efs_closed_without_credential(card: CardChannel) -> None:
+    """The text AP's protected EFs are closed without a credential"""
     enter(card, TEXT_AID)
     for fid in PROTECTED:
         expect_sw(_sw_of_read(card, fid), 0x6982, note=f"{fid:04X}")
@@ -76,6 +77,7 @@ def test_protected_efs_closed_without_credential(card: CardChannel) -> None:
 
 @pytest.mark.spec("TEXT-002", section="9.2")
 def test_my_number_with_pin_is_17_bytes(card: CardChannel, persona: Persona) -> None:
+    """The My Number EF read after the PIN is the persona's 17 bytes"""
     text = _text(persona)
     enter(card, TEXT_AID)
     expect_sw(verify(card, 0x91, text.pin.value), 0x9000)
@@ -91,6 +93,7 @@ def test_my_number_with_pin_is_17_bytes(card: CardChannel, persona: Persona) -> 
 
 @pytest.mark.spec("TEXT-003", section="3.2")
 def test_pin_a_opens_my_number_not_basic_four(card: CardChannel, persona: Persona) -> None:
+    """照合番号A opens the My Number, not the basic 4 info"""
     enter(card, TEXT_AID)
     expect_sw(verify(card, 0x94, _text(persona).pin_a.value), 0x9000)
     assert read_ef(card, 0x0001).data == _text(persona).my_number
@@ -101,6 +104,7 @@ def test_pin_a_opens_my_number_not_basic_four(card: CardChannel, persona: Person
 
 @pytest.mark.spec("TEXT-004", section="3.2")
 def test_pin_b_opens_basic_four_not_my_number(card: CardChannel, persona: Persona) -> None:
+    """照合番号B opens the basic 4 info, not the My Number"""
     enter(card, TEXT_AID)
     expect_sw(verify(card, 0x95, _text(persona).pin_b.value), 0x9000)
     assert read_ef(card, 0x0002).data == _text(persona).basic_four
@@ -111,6 +115,7 @@ def test_pin_b_opens_basic_four_not_my_number(card: CardChannel, persona: Person
 
 @pytest.mark.spec("TEXT-005", section="3.2")
 def test_pin_opens_every_protected_ef(card: CardChannel, persona: Persona) -> None:
+    """The text AP PIN opens every protected EF"""
     enter(card, TEXT_AID)
     expect_sw(verify(card, 0x91, _text(persona).pin.value), 0x9000)
     expected = _expected(persona)
@@ -120,6 +125,7 @@ def test_pin_opens_every_protected_ef(card: CardChannel, persona: Persona) -> No
 
 @pytest.mark.spec("TEXT-006", section="3.2")
 def test_free_efs(card: CardChannel, persona: Persona) -> None:
+    """The text AP's free EFs read without a credential"""
     enter(card, TEXT_AID)
     expected = _expected(persona)
     for fid in (0x0004, 0x0005, 0x0008):
@@ -132,6 +138,7 @@ def test_free_efs(card: CardChannel, persona: Persona) -> None:
 
 @pytest.mark.spec("TEXT-007", section="3.2")
 def test_blocked_key_0012(card: CardChannel, persona: Persona) -> None:
+    """Key EF 0012 is blocked: status query 63C0, VERIFY 6984"""
     enter(card, TEXT_AID)
     expect_sw(select_ef(card, BLOCKED), 0x9000)
     expect_sw(query(card, 0x80), 0x63C0)
@@ -142,6 +149,7 @@ def test_blocked_key_0012(card: CardChannel, persona: Persona) -> None:
 @pytest.mark.spec("TEXT-008", section="4.2")
 @pytest.mark.destructive
 def test_pin_wrong_decrements_correct_restores(card: CardChannel, persona: Persona) -> None:
+    """A wrong text AP PIN spends one try, the correct one restores the limit"""
     spec = _text(persona).pin
     enter(card, TEXT_AID)
     expect_sw(query(card, 0x91), retries_sw(spec.remaining))
@@ -153,6 +161,7 @@ def test_pin_wrong_decrements_correct_restores(card: CardChannel, persona: Perso
 @pytest.mark.spec("TEXT-009", section="4.2")
 @pytest.mark.destructive
 def test_pin_lockout(card: CardChannel, persona: Persona) -> None:
+    """The text AP PIN blocks after its limit"""
     text = _text(persona)
     enter(card, TEXT_AID)
     for left in range(text.pin.remaining - 1, -1, -1):
@@ -167,6 +176,7 @@ def test_pin_lockout(card: CardChannel, persona: Persona) -> None:
 @pytest.mark.spec("TEXT-010", section="4.2")
 @pytest.mark.destructive
 def test_pin_a_lockout_is_separate(card: CardChannel, persona: Persona) -> None:
+    """照合番号A's lockout is separate from the PIN's"""
     text = _text(persona)
     enter(card, TEXT_AID)
     for left in range(text.pin_a.remaining - 1, -1, -1):
@@ -179,6 +189,7 @@ def test_pin_a_lockout_is_separate(card: CardChannel, persona: Persona) -> None:
 @pytest.mark.spec("TEXT-011", section="4.2")
 @pytest.mark.destructive
 def test_pin_b_wrong_decrements_correct_restores(card: CardChannel, persona: Persona) -> None:
+    """A wrong 照合番号B spends one try, the correct one restores the limit"""
     spec = _text(persona).pin_b
     enter(card, TEXT_AID)
     expect_sw(verify(card, 0x95, wrong_values_for(spec.value)[0]), retries_sw(spec.remaining - 1))
@@ -188,6 +199,7 @@ def test_pin_b_wrong_decrements_correct_restores(card: CardChannel, persona: Per
 
 @pytest.mark.spec("TEXT-012", section="4.1")
 def test_printed_keys_cannot_be_changed(card: CardChannel, persona: Persona) -> None:
+    """The printed keys (照合番号A/B) cannot be changed"""
     text = _text(persona)
     enter(card, TEXT_AID)
     new = bytes(len(text.pin_a.value))
@@ -201,6 +213,7 @@ def test_printed_keys_cannot_be_changed(card: CardChannel, persona: Persona) -> 
 @pytest.mark.spec("TEXT-013", section="4.4")
 @pytest.mark.destructive
 def test_change_pin_after_verify(card: CardChannel, persona: Persona) -> None:
+    """The text AP PIN can be changed after a VERIFY"""
     spec = _text(persona).pin
     new = b"9876" if spec.value != b"9876" else b"6789"
     enter(card, TEXT_AID)
@@ -215,6 +228,7 @@ def test_change_pin_after_verify(card: CardChannel, persona: Persona) -> None:
 
 @pytest.mark.spec("TEXT-014", section="10")
 def test_own_key_signs_without_credential(card: CardChannel, persona: Persona) -> None:
+    """The text AP's own key signs without a credential"""
     enter(card, TEXT_AID)
     challenge = b"relying-party challenge"
     response = sign(card, 0x00, 0x00, sha256_digest_info(challenge))
@@ -226,12 +240,14 @@ def test_own_key_signs_without_credential(card: CardChannel, persona: Persona) -
 
 @pytest.mark.spec("TEXT-015", section="10")
 def test_own_key_p1_not_00_is_6a86(card: CardChannel) -> None:
+    """Signing with the text AP's own key with P1 other than 00 answers 6A86"""
     enter(card, TEXT_AID)
     expect_sw(sign(card, 0x01, 0x00, b"challenge"), 0x6A86)
 
 
 @pytest.mark.spec("TEXT-016", section="4.3")
 def test_status_cleared_by_select_and_reset(card: CardChannel, persona: Persona) -> None:
+    """The text AP's security status is cleared by application SELECT and by reset"""
     enter(card, TEXT_AID)
     expect_sw(verify(card, 0x91, _text(persona).pin.value), 0x9000)
     assert _readable(card, 0x0001)
@@ -245,6 +261,7 @@ def test_status_cleared_by_select_and_reset(card: CardChannel, persona: Persona)
 
 @pytest.mark.spec("TEXT-017", section="4.3")
 def test_status_kept_across_ef_selects(card: CardChannel, persona: Persona) -> None:
+    """The text AP's security status survives SELECTs of EFs"""
     enter(card, TEXT_AID)
     expect_sw(verify(card, 0x91, _text(persona).pin.value), 0x9000)
     for fid in (0x0004, 0x0005, 0x0014, 0x0002):
@@ -254,6 +271,7 @@ def test_status_kept_across_ef_selects(card: CardChannel, persona: Persona) -> N
 
 @pytest.mark.spec("TEXT-018", section="11")
 def test_set_session_key_needs_the_pin(card: CardChannel, persona: Persona) -> None:
+    """MSE SET session key in the text AP needs the text AP PIN (not 照合番号A)"""
     enter(card, TEXT_AID)
     expect_sw(card.send("80AE000003010203"), 0x6982)
     expect_sw(verify(card, 0x94, _text(persona).pin_a.value), 0x9000)
@@ -265,6 +283,7 @@ def test_set_session_key_needs_the_pin(card: CardChannel, persona: Persona) -> N
 @pytest.mark.spec("TEXT-019", section="4.1")
 @pytest.mark.destructive
 def test_counters_separate_from_surface(card: CardChannel, persona: Persona) -> None:
+    """The text AP's counters are separate from the card-surface AP's"""
     text = _text(persona)
     enter(card, TEXT_AID)
     expect_sw(
@@ -281,6 +300,7 @@ def test_counters_separate_from_surface(card: CardChannel, persona: Persona) -> 
 
 @pytest.mark.spec("TEXT-020", section="11")
 def test_secure_messaging_cla_refused(card: CardChannel) -> None:
+    """Secure messaging in the text AP: SELECT answers 6882, other commands 69FC"""
     enter(card, TEXT_AID)
     expect_sw(card.send("0CA4020C020001"), 0x6882)
     expect_sw(card.send("08B0000000"), 0x69FC)
@@ -289,6 +309,7 @@ def test_secure_messaging_cla_refused(card: CardChannel) -> None:
 @pytest.mark.spec("TEXT-021", section="4.2")
 @pytest.mark.destructive
 def test_text_pin_state_machine(card: CardChannel, persona: Persona, target: Target) -> None:
+    """The text AP PIN behaves like its model under random command sequences"""
     spec = _text(persona).pin
     pin = PinUnderTest(
         TEXT_AID, PIN, spec.value, spec.max_tries, wrong_values_for(spec.value), 0x0004,
@@ -303,7 +324,10 @@ def test_text_pin_state_machine(card: CardChannel, persona: Persona, target: Tar
 def test_collation_number_state_machines(
     card: CardChannel, persona: Persona, target: Target, fid: int, opens: int
 ) -> None:
-    """照合番号A (0014, opens the My Number) and B (0015, opens the basic 4 info)."""
+    """照合番号A and B behave like their models under random command sequences
+
+    照合番号A (0014, opens the My Number) and B (0015, opens the basic 4 info).
+    """
     spec = _text(persona).pin_a if fid == 0x0014 else _text(persona).pin_b
     pin = PinUnderTest(
         TEXT_AID, fid, spec.value, spec.max_tries, wrong_values_for(spec.value), 0x0004,
