@@ -103,6 +103,10 @@ def _summary(results: Sequence[Result]) -> list[str]:
     return out
 
 
+def _title(result: Result) -> str:
+    return f" {esc(result.title)}" if result.title else ""
+
+
 def _failures(results: Sequence[Result]) -> list[str]:
     failed = [r for r in results if r.verdict in FAILING]
     if not failed:
@@ -112,8 +116,8 @@ def _failures(results: Sequence[Result]) -> list[str]:
         transcript = "\n".join(result.transcript) or "(no APDUs exchanged)"
         out.append(
             '<div class="failure">'
-            f"<h3><code>{esc(result.spec_id)}</code> on <code>{esc(result.target)}</code>: "
-            f"{_verdict(result.verdict)}</h3>"
+            f"<h3><code>{esc(result.spec_id)}</code>{_title(result)} on "
+            f"<code>{esc(result.target)}</code>: {_verdict(result.verdict)}</h3>"
             f"<p>Section {esc(result.section) or '-'} &middot; <code>{esc(result.nodeid)}</code>"
             f" &middot; {result.duration:.3f} s</p>"
             f"<p>Message:</p><pre>{esc(result.message)}</pre>"
@@ -126,12 +130,13 @@ def _failures(results: Sequence[Result]) -> list[str]:
 
 def _full_list(results: Sequence[Result]) -> list[str]:
     out = [
-        "<table><tr><th>ID</th><th>Section</th><th>Target</th><th>Verdict</th><th>Note</th></tr>"
+        "<table><tr><th>ID</th><th>Title</th><th>Section</th><th>Target</th><th>Verdict</th><th>Note</th></tr>"
     ]
     for result in sorted(results, key=lambda r: (r.spec_id, r.target or "", r.nodeid)):
         note = "" if result.verdict == PASS else (result.message.splitlines() or [""])[0]
         out.append(
-            f"<tr><td><code>{esc(result.spec_id)}</code></td><td>{esc(result.section)}</td>"
+            f"<tr><td><code>{esc(result.spec_id)}</code></td><td>{esc(result.title)}</td>"
+            f"<td>{esc(result.section)}</td>"
             f"<td><code>{esc(result.target)}</code></td><td>{_verdict(result.verdict)}</td>"
             f"<td>{esc(note)}</td></tr>"
         )

@@ -7,7 +7,8 @@ pyscard are imported when a target is opened.
     pytest --pyargs conformance.suites --card-target "pcsc:Virtual PCD 00 00" --destructive-ok
 
 Markers (registered here, enforced with --strict-markers):
-    spec(ID, section)     the test's stable ID (e.g. JPKI-PIN-003) and reference section
+    spec(ID, section)     the test's stable ID (e.g. JPKI-PIN-003) and reference section;
+                          the first line of the test's docstring is its title in the reports
     requires(*caps)       capabilities the target's persona must declare, else NOT APPLICABLE
     destructive           spends or blocks a try: on a real card only with --destructive-ok
 
@@ -15,7 +16,7 @@ Verdicts (per catalogue test, i.e. a test with a `spec` marker, and target): PAS
 ERROR (setup or teardown failed), NOT APPLICABLE (a `requires` the target lacks),
 SKIPPED-DESTRUCTIVE (a destructive test on a real card without --destructive-ok); rarely
 SKIPPED (any other skip) and XFAIL. They go into the JUnit XML as testcase properties
-(spec_id, section, target, verdict) and, with --conformance-report DIR, into DIR/junit.xml,
+(spec_id, title, section, target, verdict) and, with --conformance-report DIR, into DIR/junit.xml,
 DIR/report.jsonl and DIR/report.html (`conformance.report`, `conformance.html_report`).
 """
 
@@ -159,6 +160,18 @@ def spec_of(item: pytest.Item) -> tuple[str, str] | None:
         return None
     section = marker.kwargs.get("section", marker.args[1] if len(marker.args) > 1 else "")
     return str(marker.args[0]), str(section)
+
+
+def title_of(item: pytest.Item) -> str:
+    """What a catalogue test checks, in one line: its docstring's first line (else its
+    function name in words)."""
+    function = getattr(item, "function", None)
+    doc = getattr(function, "__doc__", None) or ""
+    for line in doc.strip().splitlines():
+        if line.strip():
+            return line.strip()
+    name = getattr(function, "__name__", None) or item.name.partition("[")[0]
+    return name.removeprefix("test_").replace("_", " ")
 
 
 def channel_of(item: pytest.Item) -> CardChannel | None:
@@ -305,7 +318,7 @@ def pytest_runtest_makereport(
     item: pytest.Item, call: pytest.CallInfo[None]
 ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     """Fold the phases of a catalogue test into its verdict; on teardown, record it and put
-    spec_id, section, target and verdict into the report's properties (JUnit XML)."""
+    spec_id, title, section, target and verdict into the report's properties (JUnit XML)."""
     report = yield
     spec = spec_of(item)
     recorder = item.config.stash.get(_RECORDER_KEY, None)
@@ -333,11 +346,13 @@ def pytest_runtest_makereport(
         duration=pending.duration,
         message=pending.message,
         transcript=channel.transcript_lines() if channel is not None else [],
+        title=title_of(item),
     )
     recorder.results.append(result)
     report.user_properties.extend(
         [
             ("spec_id", result.spec_id),
+            ("title", result.title),
             ("section", result.section),
             ("target", target_id or ""),
             ("verdict", result.verdict),

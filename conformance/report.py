@@ -5,7 +5,8 @@ the JSON lines back to print its summary.
 
 report.jsonl: a first line ``{"type": "run", ...}`` with the run's metadata (targets,
 personas with checksums, tool versions, start/finish time, verdict counts), then one line
-``{"type": "test", ...}`` per catalogue test and target (see `Result.to_json`).
+``{"type": "test", ...}`` per catalogue test and target (see `Result.to_json`; its
+``title`` says in one line what the test checks, and may be missing in older reports).
 """
 
 from __future__ import annotations
@@ -58,6 +59,7 @@ class Result:
     duration: float = 0.0
     message: str = ""
     transcript: list[str] = field(default_factory=list)
+    title: str = ""  # one line: what the test checks (its docstring's first line)
 
     @property
     def area(self) -> str:
@@ -67,6 +69,7 @@ class Result:
         return {
             "type": "test",
             "id": self.spec_id,
+            "title": self.title,
             "section": self.section,
             "nodeid": self.nodeid,
             "target": self.target,
@@ -87,6 +90,7 @@ class Result:
             duration=float(obj.get("duration", 0.0)),
             message=str(obj.get("message", "")),
             transcript=[str(line) for line in obj.get("transcript", [])],
+            title=str(obj.get("title", "")),  # absent in reports written before titles
         )
 
 

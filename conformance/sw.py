@@ -25,6 +25,7 @@ def expect_sw(actual: Response | int, *expected: int, note: object = "") -> None
         expected 9000 (success), got 63C2 (verification failed, 2 tries left)
         after 00 20 00 80 04 ** ** ** **
     """
+    __tracebackhide__ = True  # the failure is the caller's line, not this helper's
     if not expected:
         raise TypeError("expect_sw needs at least one expected status word")
     sw = actual.sw if isinstance(actual, Response) else int(actual)
@@ -42,6 +43,7 @@ def expect_sw(actual: Response | int, *expected: int, note: object = "") -> None
 def expect_not_sw(actual: Response | int, *refused: int, note: object = "") -> None:
     """Fail when the status word of `actual` is one of `refused` (e.g. the command must
     not succeed: ``expect_not_sw(response, 0x9000)``)."""
+    __tracebackhide__ = True
     if not refused:
         raise TypeError("expect_not_sw needs at least one refused status word")
     sw = actual.sw if isinstance(actual, Response) else int(actual)

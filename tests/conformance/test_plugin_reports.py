@@ -20,6 +20,10 @@ AID = "00A4040C0AD392F000260100000001"
 
 @pytest.mark.spec("T-PIN-001", section="4.2")
 def test_verify_then_fail(card):
+    '''The auth PIN opens the key, then a <deliberate> failure
+
+    More lines of the docstring are not in the title.
+    '''
     assert card.send(AID).sw == 0x9000
     assert card.send("00A4020C020018").sw == 0x9000
     assert card.send("0020008004{AUTH_PIN_HEX}").sw == 0x9000
@@ -75,12 +79,14 @@ def test_junit_properties(pytester: pytest.Pytester) -> None:
     }
     assert props["test_verify_then_fail[inprocess:default]"] == {
         "spec_id": "T-PIN-001",
+        "title": "The auth PIN opens the key, then a <deliberate> failure",
         "section": "4.2",
         "target": "inprocess:default",
         "verdict": "FAIL",
     }
     assert props["test_needs_sign_certificate[inprocess:under15]"]["verdict"] == "NOT APPLICABLE"
     assert props["test_passes[inprocess:under15]"]["verdict"] == "PASS"
+    assert props["test_passes[inprocess:under15]"]["title"] == "passes"  # no docstring
     assert props["test_not_in_the_catalogue"] == {}  # untouched
 
 
@@ -105,13 +111,15 @@ def test_json_lines(pytester: pytest.Pytester) -> None:
     assert header["counts"] == {"PASS": 3, "FAIL": 2, "NOT APPLICABLE": 1}
 
     assert len(records) == 6  # the test without `spec` is not in the catalogue
-    keys = {"type", "id", "section", "nodeid", "target", "verdict", "duration", "message"}
+    keys = {"type", "id", "title", "section", "nodeid", "target", "verdict", "duration"}
+    keys |= {"message"}
     assert all(keys | {"transcript"} == set(r) for r in records)
     failed = next(
         r for r in records if r["id"] == "T-PIN-001" and r["target"] == "inprocess:default"
     )
     assert failed["verdict"] == "FAIL"
     assert failed["section"] == "4.2"
+    assert failed["title"] == "The auth PIN opens the key, then a <deliberate> failure"
     assert failed["nodeid"] == "test_json_lines.py::test_verify_then_fail[inprocess:default]"
     assert "deliberate <b>failure</b> & more" in failed["message"]
     assert failed["duration"] >= 0
@@ -175,6 +183,12 @@ def test_html_report(pytester: pytest.Pytester) -> None:
     full = html.split("<h2>All tests</h2>")[1]
     assert full.count("<tr><td><code>T-") == 6
     assert "NOT APPLICABLE" in full
+    # titles next to the IDs, escaped
+    title = "The auth PIN opens the key, then a &lt;deliberate&gt; failure"
+    assert "<th>Title</th>" in full
+    assert f"<tr><td><code>T-PIN-001</code></td><td>{title}</td>" in full
+    assert f"<code>T-PIN-001</code> {title} on" in failures
+    assert "<td>passes</td>" in full  # no docstring: the function name in words
 
 
 def test_html_escapes_everything() -> None:
@@ -184,7 +198,7 @@ def test_html_escapes_everything() -> None:
     evil = "<script>alert(1)</script>"
     result = Result(
         spec_id=f"X-{evil}-1", section=evil, nodeid=evil, target=evil, verdict="FAIL",
-        message=evil, transcript=[evil],
+        message=evil, transcript=[evil], title=evil,
     )  # fmt: skip
     header = {
         "started": evil,
