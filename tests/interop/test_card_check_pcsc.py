@@ -27,6 +27,7 @@ def test_card_check_through_pcscd(pcscd: Pcscd, tmp_path: Path) -> None:
     lines = [json.loads(line) for line in (report / "report.jsonl").read_text().splitlines()]
     tests = [line for line in lines if line.get("type") == "test"]
     assert tests and all(t["target"] == "pcsc:Virtual PCD 00 00" for t in tests)
+    assert all(t["title"] for t in tests)  # each test says what it checks
     verdicts = {t["verdict"] for t in tests}
     assert "FAIL" not in verdicts and "ERROR" not in verdicts and "PASS" in verdicts
     verifies = [line for t in tests for line in t["transcript"] if line.startswith("> 00 20 00")]
