@@ -203,8 +203,11 @@ class VirtualCard:
         applet = self.applets.get(cmd.data)
         if applet is None:
             raise CardError(StatusWord.FILE_NOT_FOUND)
+        if applet is self._current and not self.persona.reselect_clears_status:
+            self._session.current_ef = None  # the same application: its status is kept
+        else:
+            self._session = Session()  # another application: the one left is cleared
         self._current = applet
-        self._session = Session()  # any application SELECT clears the security status
         self._mf_reachable = True
         return b""  # P2=00 (FCI asked for): answered without FCI
 

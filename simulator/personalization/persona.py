@@ -20,6 +20,13 @@ the defaults, so a persona without them is served exactly as before):
 - ``max_command_bytes``: the longest command APDU the reader carries (5-65544; 261 = short
   APDUs only, like a phone without extended length); longer ones get 6700 from the reader.
 
+Optional ``[card]`` behaviour field (issue 16 item 7):
+
+- ``reselect_clears_status = true | false`` (default ``false``). By default re-selecting the
+  current application by AID keeps its security status (jpki-card-reference.md section 4.3,
+  JICSAP 5.1.3 rule 2); ``true`` brings back the old behaviour, where any application SELECT
+  (the same one too) clears it, for software that logs out that way (OpenSC's jpki driver).
+
 :func:`load_persona` validates everything the card uses and is fast (keys are loaded without
 the expensive RSA consistency check; the public key is compared with the certificate instead).
 Error messages name the file and the field and never contain a PIN or password value.
@@ -149,6 +156,8 @@ class Persona:
     card_info: CardInfo | None = field(default=None, repr=False)
     # [card] interface, contactless_atr, latency_ms, max_command_bytes (issue 9)
     interface: CardInterface = field(default_factory=CardInterface)
+    # [card] reselect_clears_status: re-selecting the current application clears its status
+    reselect_clears_status: bool = False
 
 
 # ------------------------------------------------------------------------ persona documents
@@ -184,6 +193,7 @@ class PersonaDocument:
     sign: SlotDocument
     card_info: CardInfoSpec | None = None  # the [card_info] table (issue 5)
     interface: CardInterface = field(default_factory=CardInterface)
+    reselect_clears_status: bool = False
 
     def slots(self) -> tuple[tuple[str, SlotDocument], tuple[str, SlotDocument]]:
         return (("auth", self.auth), ("sign", self.sign))
@@ -195,6 +205,7 @@ _TOP_KEYS = (
 _CARD_KEYS = (
     "atr", "token_label", "token_serial",
     "interface", "contactless_atr", "latency_ms", "max_command_bytes",
+    "reselect_clears_status",
 )  # fmt: skip
 _PIN_KEYS = ("value", "max_tries", "remaining")
 _SLOT_KEYS = ("present", "certificate", "private_key", "ca_certificate", "issuance", "revocation")
@@ -438,6 +449,7 @@ def _parse_document(path: Path, content: bytes, document: Table) -> PersonaDocum
         token_label=_token_label(card),
         token_serial=_token_serial(card),
         interface=_card_interface(card),
+        reselect_clears_status=fields.optional_boolean(card, "reselect_clears_status", "card"),
         auth_pin=_pin(pins, "auth", _AUTH_PIN, "must be exactly 4 ASCII digits"),
         sign_pin=_pin(pins, "sign", _SIGN_PIN, "must be 6-16 characters of A-Z 0-9"),
         holder=None if holder is None else parse_holder(holder),
@@ -632,4 +644,5 @@ def load_persona(ref: str | os.PathLike[str]) -> Persona:
         sign=sign,
         card_info=card_info,
         interface=document.interface,
+        reselect_clears_status=document.reselect_clears_status,
     )

@@ -1,7 +1,8 @@
 """Security status: which key references were verified in the current DF session.
 
-A new SecurityStatus is made by every application SELECT and every reset, so a
-verification never survives either (jpki-card-reference.md section 4.3).
+A new SecurityStatus is made by every SELECT of another application and every reset, so
+a verification survives neither; re-selecting the current application keeps it unless the
+persona says ``reselect_clears_status`` (jpki-card-reference.md section 4.3).
 """
 
 from __future__ import annotations

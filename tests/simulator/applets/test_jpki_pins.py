@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
-from card_helpers import JPKI_AID, select_ef, select_jpki, tx, verify
+from card_helpers import select_ef, select_jpki, tx, verify
 
 from simulator import VirtualCard
 from simulator.personalization.persona import Persona
@@ -13,6 +15,7 @@ PINS = {
     "sign": (0x001B, 0x001A, 5, 0x9B),
 }
 DIGEST_INFO = "3031300D060960864801650304020105000420" + "11" * 32
+TEXT_AID = "D3921000310001010408"
 
 
 def _value(persona: Persona, which: str) -> bytes:
@@ -113,11 +116,11 @@ def test_security_status_kept_across_ef_selects(
 @pytest.mark.parametrize(
     "clear",
     [
-        lambda c: tx(c, "00A4040C0A" + JPKI_AID.hex()),  # same application again
+        lambda c: tx(c, "00A4040C0A" + TEXT_AID),  # another application
         lambda c: c.reset(),
         lambda c: (c.power_off(), c.power_on()),
     ],
-    ids=["reselect", "reset", "power-cycle"],
+    ids=["other-application", "reset", "power-cycle"],
 )
 def test_security_status_cleared(
     jpki: VirtualCard, default_persona: Persona, clear: object
@@ -130,6 +133,42 @@ def test_security_status_cleared(
     assert _sign(jpki, 0x001A) == 0x6982
     select_ef(jpki, 0x0001)
     assert tx(jpki, "00B0000004")[1] == 0x6982
+
+
+def test_reselect_of_the_same_application_keeps_the_status(
+    jpki: VirtualCard, default_persona: Persona
+) -> None:
+    """Section 4.3 (JICSAP 5.1.3 rule 2): what pyjpki relies on. The EF selection is not kept."""
+    verify(jpki, 0x0018, default_persona.auth_pin.value)
+    verify(jpki, 0x001B, default_persona.sign_pin.value)
+    select_ef(jpki, 0x0001)
+    select_jpki(jpki)
+    assert tx(jpki, "00B0000004")[1] == 0x6986  # no current EF after the DF SELECT
+    assert tx(jpki, "00A40000")[1] == 0x9000  # MF SELECT: current DF and status kept
+    select_jpki(jpki)
+    assert _sign(jpki, 0x0017) == 0x9000
+    assert _sign(jpki, 0x001A) == 0x9000
+    select_ef(jpki, 0x0001)
+    assert tx(jpki, "00B0000004")[1] == 0x9000
+
+
+def test_reselect_clears_the_status_when_the_persona_says_so(
+    default_persona: Persona,
+) -> None:
+    persona = dataclasses.replace(default_persona, reselect_clears_status=True)
+    card = VirtualCard(persona)
+    card.power_on()
+    select_jpki(card)
+    verify(card, 0x0018, persona.auth_pin.value)
+    select_jpki(card)
+    assert _sign(card, 0x0017) == 0x6982
+
+
+def test_isd_select_clears_the_status(jpki: VirtualCard, default_persona: Persona) -> None:
+    verify(jpki, 0x0018, default_persona.auth_pin.value)
+    assert tx(jpki, "00A4040C07A0000001510000")[1] == 0x9000
+    select_jpki(jpki)
+    assert _sign(jpki, 0x0017) == 0x6982
 
 
 def test_failed_verify_clears_an_earlier_success(

@@ -1,11 +1,14 @@
 """Property-based PIN lifecycle: the card against a model, for both JPKI PINs.
 
-Rules: right value, wrong value, status query, power cycle, application reselect,
-EF selects, CHANGE REFERENCE DATA, and signing (allowed exactly when verified).
+Rules: right value, wrong value, status query, power cycle, application reselect (keeps
+the status, or clears it on a persona with reselect_clears_status), a SELECT of another
+application and back (clears it), EF selects, CHANGE REFERENCE DATA, and signing (allowed
+exactly when verified).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 
 from card_helpers import JPKI_AID, tx
@@ -18,14 +21,17 @@ from simulator.personalization.persona import Persona
 
 DIGEST_INFO = "3031300D060960864801650304020105000420" + "AB" * 32
 UPPER_ALNUM = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+TEXT_AID = "D3921000310001010408"
 
 
 @functools.cache
-def _persona() -> Persona:
-    return load_persona("default")
+def _persona(reselect_clears_status: bool = False) -> Persona:
+    persona = load_persona("default")
+    return dataclasses.replace(persona, reselect_clears_status=reselect_clears_status)
 
 
 class JpkiPinMachine(RuleBasedStateMachine):
+    reselect_clears_status = False
     pin_fid = 0x0018
     key_fid = 0x0017
     new_values: st.SearchStrategy[bytes] = st.text("0123456789", min_size=4, max_size=4).map(
@@ -34,7 +40,7 @@ class JpkiPinMachine(RuleBasedStateMachine):
 
     def __init__(self) -> None:
         super().__init__()
-        persona = _persona()
+        persona = _persona(self.reselect_clears_status)
         spec = persona.auth_pin if self.pin_fid == 0x0018 else persona.sign_pin
         self.card = VirtualCard(persona)
         self.card.power_on()
@@ -89,6 +95,13 @@ class JpkiPinMachine(RuleBasedStateMachine):
     @rule()
     def reselect(self) -> None:
         self._select_jpki()
+        if self.reselect_clears_status:
+            self.verified = False
+
+    @rule()
+    def other_application_and_back(self) -> None:
+        assert tx(self.card, "00A4040C0A" + TEXT_AID)[1] == 0x9000
+        self._select_jpki()
         self.verified = False
 
     @rule(fid=st.sampled_from([0x000A, 0x000B, 0x0002, 0x0006, 0x0008, 0x0018, 0x001B]))
@@ -140,4 +153,16 @@ TestAuthenticationPinLifecycle.settings = settings(
 TestSigningPasswordLifecycle = SignPasswordMachine.TestCase
 TestSigningPasswordLifecycle.settings = settings(
     TestSigningPasswordLifecycle.settings, stateful_step_count=40
+)
+
+
+class ReselectClearsMachine(SignPasswordMachine):
+    """The sign password on a persona with reselect_clears_status = true."""
+
+    reselect_clears_status = True
+
+
+TestReselectClearsStatusLifecycle = ReselectClearsMachine.TestCase
+TestReselectClearsStatusLifecycle.settings = settings(
+    TestReselectClearsStatusLifecycle.settings, stateful_step_count=40
 )

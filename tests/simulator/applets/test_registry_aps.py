@@ -228,11 +228,18 @@ def test_change_key(persona: Persona, name: str) -> None:
     assert verify(card, PIN, other_value) == 0x9000  # the other AP's PIN is unchanged
 
 
-def test_pin_opens_nothing_across_a_reselect(common: VirtualCard) -> None:
+def test_pin_opens_nothing_across_another_application(common: VirtualCard) -> None:
+    assert verify(common, PIN, COMMON_PIN) == 0x9000
+    select(common, APS["juki"][0])
+    select(common, COMMON_AID)
+    assert tx(common, "8032009C04" + b"4321".hex())[1] == 0x6982
+
+
+def test_pin_kept_across_a_reselect(common: VirtualCard) -> None:
     assert verify(common, PIN, COMMON_PIN) == 0x9000
     select_ef(common, PIN)
     select(common, COMMON_AID)
-    assert tx(common, "8032009C04" + b"4321".hex())[1] == 0x6982
+    assert tx(common, "8032009C04" + COMMON_PIN.hex())[1] == 0x9000
 
 
 # -- INTERNAL AUTHENTICATE -------------------------------------------------------------------

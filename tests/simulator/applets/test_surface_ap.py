@@ -152,6 +152,9 @@ def test_printed_keys_cannot_be_changed(surface: VirtualCard, key: str) -> None:
 def test_security_status_cleared_by_select_and_reset(surface: VirtualCard) -> None:
     assert verify(surface, KEY_A, PIN_A) == 0x9000
     assert read_whole(surface, 0x0005)[1] == 0x9000
+    select(surface, SURFACE_AID)  # the same application: kept (section 4.3)
+    assert read_whole(surface, 0x0005)[1] == 0x9000
+    select(surface, TEXT_AID)  # another one: cleared
     select(surface, SURFACE_AID)
     assert read_whole(surface, 0x0005)[1] == 0x6982
     assert verify(surface, BIRTH, BIRTH_KEY) == 0x9000

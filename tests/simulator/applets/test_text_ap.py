@@ -259,7 +259,7 @@ def _power_cycle(card: VirtualCard) -> None:
     select(card, TEXT_AID)
 
 
-@pytest.mark.parametrize("clear", [_reselect, _other_ap, _reset, _power_cycle])
+@pytest.mark.parametrize("clear", [_other_ap, _reset, _power_cycle])
 def test_security_status_cleared(text: VirtualCard, clear: Callable[[VirtualCard], None]) -> None:
     assert verify(text, PIN, TEXT_PIN) == 0x9000
     assert read_whole(text, 0x0001)[1] == 0x9000
@@ -267,6 +267,12 @@ def test_security_status_cleared(text: VirtualCard, clear: Callable[[VirtualCard
     for fid in (0x0001, 0x0002, 0x0003, 0x0006, 0x0007):
         assert read_whole(text, fid)[1] == 0x6982
     assert tx(text, "80AE0000000100" + "00" * 256)[1] == 0x6982
+
+
+def test_security_status_kept_by_a_reselect(text: VirtualCard) -> None:
+    assert verify(text, PIN, TEXT_PIN) == 0x9000
+    _reselect(text)
+    assert read_whole(text, 0x0001)[1] == 0x9000
 
 
 def test_counters_persist_in_the_state_file(persona: Persona, tmp_path: Path) -> None:
