@@ -32,6 +32,10 @@ def capabilities_of(persona: Persona) -> frozenset[str]:
     caps.add("phone_token" if persona.token_label in PHONE_TOKENS else "plastic_card")
     if persona.card_info is not None:
         caps.add("card_info")
+    # section 4.3: a re-SELECT of the current application keeps its status, or (the persona's
+    # [card] reselect_clears_status, the old logout-by-reselect) clears it
+    clears = persona.reselect_clears_status
+    caps.add("reselect_clears_status" if clears else "reselect_keeps_status")
     return frozenset(caps)
 
 

@@ -3,7 +3,9 @@
 The model: tries left (learnt from the card's status query at the start), the limit, and
 whether the key is verified in the current DF session. Rules: status query, correct and
 wrong VERIFY (by SELECT + P2=80 or by SFI), SELECT of another EF (keeps the status),
-application SELECT and reset (clear it), and an access probe (an operation the PIN opens).
+re-SELECT of the application (keeps it, section 4.3; clears it on a persona with
+``reselect_clears_status``), SELECT of another application and back, and reset (clear it),
+and an access probe (an operation the PIN opens).
 """
 
 # ruff: noqa: S101
@@ -14,7 +16,13 @@ from dataclasses import dataclass
 
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
+from hypothesis.stateful import (
+    RuleBasedStateMachine,
+    invariant,
+    precondition,
+    rule,
+    run_state_machine_as_test,
+)
 
 from conformance.channel import CardChannel
 from conformance.suites.helpers import query, select_aid, select_ef, tries, verify
@@ -41,6 +49,9 @@ class PinUnderTest:
     other_ef: int  # an EF of the same application to select in between
     # sends the operation the PIN opens; returns True when it was allowed (None: no probe)
     probe: Callable[[CardChannel], bool] | None = None
+    # the persona's [card] reselect_clears_status: a re-SELECT of the application clears too
+    reselect_clears_status: bool = False
+    other_aid: str | None = None  # another application of the card (None: the rule is off)
 
 
 def wrong_values_for(value: bytes) -> tuple[bytes, ...]:
@@ -115,6 +126,14 @@ class PinMachine(RuleBasedStateMachine):
 
     @rule()
     def reselect_application(self) -> None:
+        self._enter()
+        if self.pin.reselect_clears_status:
+            self.verified = False
+
+    @precondition(lambda self: self.pin.other_aid is not None)
+    @rule()
+    def other_application_and_back(self) -> None:
+        assert select_aid(self.card, self.pin.other_aid or "").sw == 0x9000
         self._enter()
         self.verified = False
 

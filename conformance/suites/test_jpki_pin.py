@@ -13,6 +13,7 @@ import pytest
 from conformance.channel import CardChannel
 from conformance.suites.helpers import (
     JPKI_AID,
+    TEXT_AID,
     enter,
     query,
     retries_sw,
@@ -50,6 +51,11 @@ def _sign_cert_readable(card: CardChannel) -> bool:
     sw = card.send("00B0810004").sw
     expect_sw(sw, 0x9000, 0x6982)
     return sw == 0x9000
+
+
+def _other_aid(persona: Persona) -> str | None:
+    """Another application of the card, for the state machines (None: JPKI alone)."""
+    return TEXT_AID if persona.card_info is not None else None
 
 
 def _pin(persona: Persona, fid: int) -> PinSpec:
@@ -180,6 +186,7 @@ def test_sign_verify_by_sfi(card: CardChannel, persona: Persona) -> None:
 
 
 @pytest.mark.spec("JPKI-PIN-011", section="4.3")
+@pytest.mark.requires("reselect_clears_status")
 def test_auth_status_cleared_by_application_select(card: CardChannel, persona: Persona) -> None:
     """Selecting the JPKI application again clears the auth PIN's security status"""
     enter(card, JPKI_AID)
@@ -190,7 +197,7 @@ def test_auth_status_cleared_by_application_select(card: CardChannel, persona: P
 
 
 @pytest.mark.spec("JPKI-PIN-012", section="4.3")
-@pytest.mark.requires("sign_certificate")
+@pytest.mark.requires("sign_certificate", "reselect_clears_status")
 def test_sign_status_cleared_by_application_select(card: CardChannel, persona: Persona) -> None:
     """Selecting the JPKI application again clears the signing password's status"""
     enter(card, JPKI_AID)
@@ -439,7 +446,7 @@ def test_auth_pin_state_machine(card: CardChannel, persona: Persona, target: Tar
     spec = persona.auth_pin
     pin = PinUnderTest(
         JPKI_AID, AUTH, spec.value, spec.max_tries, wrong_values_for(spec.value), 0x000B,
-        _auth_key_usable,
+        _auth_key_usable, persona.reselect_clears_status, _other_aid(persona),
     )  # fmt: skip
     run_pin_machine(lambda: fresh_channel(target, card), pin)
 
@@ -451,6 +458,44 @@ def test_sign_pin_state_machine(card: CardChannel, persona: Persona, target: Tar
     spec = persona.sign_pin
     probe = _sign_cert_readable if persona.sign.certificate is not None else None
     pin = PinUnderTest(
-        JPKI_AID, SIGN, spec.value, spec.max_tries, wrong_values_for(spec.value), 0x0002, probe
-    )
+        JPKI_AID, SIGN, spec.value, spec.max_tries, wrong_values_for(spec.value), 0x0002, probe,
+        persona.reselect_clears_status, _other_aid(persona),
+    )  # fmt: skip
     run_pin_machine(lambda: fresh_channel(target, card), pin)
+
+
+# -- re-SELECT of the same application, SELECT of another (section 4.3, 16) -----------------
+
+
+@pytest.mark.spec("JPKI-PIN-036", section="4.3")
+@pytest.mark.requires("reselect_keeps_status")
+def test_auth_status_kept_by_reselect(card: CardChannel, persona: Persona) -> None:
+    """JICSAP 5.1.3 rule 2: pyjpki re-selects the JPKI AP after VERIFY, then signs."""
+    enter(card, JPKI_AID)
+    assert verify(card, 0x98, persona.auth_pin.value) == 0x9000
+    enter(card, JPKI_AID)
+    assert _auth_key_usable(card)
+
+
+@pytest.mark.spec("JPKI-PIN-037", section="4.3")
+@pytest.mark.requires("sign_certificate", "reselect_keeps_status")
+def test_sign_status_kept_by_reselect(card: CardChannel, persona: Persona) -> None:
+    enter(card, JPKI_AID)
+    assert verify_ef(card, SIGN, persona.sign_pin.value) == 0x9000
+    enter(card, JPKI_AID)
+    assert _sign_cert_readable(card)
+    assert sign(card, 0x00, 0x9A, DIGEST_INFO).sw == 0x9000
+
+
+@pytest.mark.spec("JPKI-PIN-038", section="4.3")
+@pytest.mark.requires("card_info")
+def test_status_cleared_by_another_application(card: CardChannel, persona: Persona) -> None:
+    """JICSAP 5.1.3 rule 3: selecting a different application clears the one left."""
+    enter(card, JPKI_AID)
+    assert verify(card, 0x98, persona.auth_pin.value) == 0x9000
+    assert verify(card, 0x9B, persona.sign_pin.value) == 0x9000
+    enter(card, TEXT_AID)
+    enter(card, JPKI_AID)
+    assert not _auth_key_usable(card)
+    if persona.sign.certificate is not None:
+        assert not _sign_cert_readable(card)

@@ -254,7 +254,7 @@ def test_ef_0008_flags_no_sign_certificate(card: CardChannel) -> None:
 
 
 @pytest.mark.spec("JPKI-READ-023", section="4.3")
-@pytest.mark.requires("sign_certificate")
+@pytest.mark.requires("sign_certificate", "reselect_clears_status")
 def test_sign_certificate_closed_again_after_reselect(card: CardChannel, persona: Persona) -> None:
     """The signature certificate is closed again after the application is re-selected"""
     enter(card, JPKI_AID)

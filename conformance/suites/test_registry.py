@@ -13,6 +13,7 @@ from cryptography.hazmat.primitives.asymmetric import padding
 from conformance.channel import CardChannel
 from conformance.suites.helpers import (
     COMMON_AID,
+    JPKI_AID,
     JUKI_AID,
     enter,
     query,
@@ -207,6 +208,7 @@ def test_set_session_key_refusals(card: CardChannel, persona: Persona) -> None:
 
 
 @pytest.mark.spec("JUKI-016", section="4.3")
+@pytest.mark.requires("reselect_clears_status")
 def test_status_cleared_by_application_select(card: CardChannel, persona: Persona) -> None:
     """Selecting the application again clears its security status"""
     value = _registry(persona).juki_pin.value
@@ -231,6 +233,7 @@ def test_juki_pin_state_machine(card: CardChannel, persona: Persona, target: Tar
     pin = PinUnderTest(
         JUKI_AID, PIN, spec.value, spec.max_tries, wrong_values_for(spec.value), 0x0002,
         lambda channel: _juki_pin_open(channel, spec.value),
+        persona.reselect_clears_status, JPKI_AID,
     )  # fmt: skip
     run_pin_machine(lambda: fresh_channel(target, card), pin)
 
@@ -243,5 +246,6 @@ def test_common_pin_state_machine(card: CardChannel, persona: Persona, target: T
     pin = PinUnderTest(
         COMMON_AID, PIN, spec.value, spec.max_tries, wrong_values_for(spec.value), 0x0002,
         lambda channel: _change_key(channel, 0x9C, spec.value) == 0x9000,
+        persona.reselect_clears_status, JPKI_AID,
     )  # fmt: skip
     run_pin_machine(lambda: fresh_channel(target, card), pin)

@@ -15,6 +15,7 @@ from cryptography.hazmat.primitives.asymmetric import padding
 
 from conformance.channel import CardChannel
 from conformance.suites.helpers import (
+    JPKI_AID,
     SURFACE_AID,
     enter,
     query,
@@ -164,6 +165,7 @@ def test_unknown_efs_are_not_found(card: CardChannel) -> None:
 
 
 @pytest.mark.spec("SURF-011", section="4.3")
+@pytest.mark.requires("reselect_clears_status")
 def test_status_cleared_by_application_select(card: CardChannel, persona: Persona) -> None:
     """Selecting the card-surface AP again clears its security status"""
     enter(card, SURFACE_AID)
@@ -206,5 +208,6 @@ def test_surface_key_state_machines(
     pin = PinUnderTest(
         SURFACE_AID, fid, spec.value, spec.max_tries, wrong_values_for(spec.value), 0x0003,
         lambda channel: _readable(channel, opens),
+        persona.reselect_clears_status, JPKI_AID,
     )  # fmt: skip
     run_pin_machine(lambda: fresh_channel(target, card), pin)

@@ -15,6 +15,7 @@ from cryptography.hazmat.primitives.asymmetric import padding
 
 from conformance.channel import CardChannel
 from conformance.suites.helpers import (
+    JPKI_AID,
     SURFACE_AID,
     TEXT_AID,
     enter,
@@ -246,6 +247,7 @@ def test_own_key_p1_not_00_is_6a86(card: CardChannel) -> None:
 
 
 @pytest.mark.spec("TEXT-016", section="4.3")
+@pytest.mark.requires("reselect_clears_status")
 def test_status_cleared_by_select_and_reset(card: CardChannel, persona: Persona) -> None:
     """The text AP's security status is cleared by application SELECT and by reset"""
     enter(card, TEXT_AID)
@@ -314,6 +316,7 @@ def test_text_pin_state_machine(card: CardChannel, persona: Persona, target: Tar
     pin = PinUnderTest(
         TEXT_AID, PIN, spec.value, spec.max_tries, wrong_values_for(spec.value), 0x0004,
         lambda channel: _readable(channel, 0x0002),
+        persona.reselect_clears_status, JPKI_AID,
     )  # fmt: skip
     run_pin_machine(lambda: fresh_channel(target, card), pin)
 
@@ -332,5 +335,21 @@ def test_collation_number_state_machines(
     pin = PinUnderTest(
         TEXT_AID, fid, spec.value, spec.max_tries, wrong_values_for(spec.value), 0x0004,
         lambda channel: _readable(channel, opens),
+        persona.reselect_clears_status, JPKI_AID,
     )  # fmt: skip
     run_pin_machine(lambda: fresh_channel(target, card), pin)
+
+
+@pytest.mark.spec("TEXT-023", section="4.3")
+def test_status_kept_by_reselect_cleared_by_another_application(
+    card: CardChannel, persona: Persona
+) -> None:
+    """Section 4.3: re-selecting the text AP keeps its status (unless the persona declares
+    reselect_clears_status); selecting another application clears it."""
+    enter(card, TEXT_AID)
+    assert verify(card, 0x91, _text(persona).pin.value) == 0x9000
+    enter(card, TEXT_AID)
+    assert _readable(card, 0x0001) is not persona.reselect_clears_status
+    enter(card, JPKI_AID)
+    enter(card, TEXT_AID)
+    assert not _readable(card, 0x0001)

@@ -19,6 +19,7 @@ from simulator.card.card import VirtualCard
 from simulator.fs.nodes import PinFile
 from simulator.security.conditions import ALWAYS, AnyVerified
 from simulator.security.pin import Pin
+from simulator.security.status import SecurityStatus
 from simulator.state.records import PinRecord
 
 Patch = Callable[[pytest.MonkeyPatch], None]
@@ -153,15 +154,28 @@ def _sign_cert_free(mp: pytest.MonkeyPatch) -> None:
     mp.setattr(jpki, "_key_pair_files", key_pair_files)
 
 
-def _status_kept_on_reselect(mp: pytest.MonkeyPatch) -> None:
-    """Re-selecting the current application keeps its security status."""
+def _status_cleared_on_reselect(mp: pytest.MonkeyPatch) -> None:
+    """Re-selecting the current application clears its security status (the old rule)."""
     original = VirtualCard._select_application
 
     def select(self: VirtualCard, cmd: Any) -> bytes:
-        before, status = self._current, self._session.status
+        before = self._current
         result = original(self, cmd)
         if self._current is before:
-            self._session.status = status
+            self._session.status = SecurityStatus()
+        return result
+
+    mp.setattr(VirtualCard, "_select_application", select)
+
+
+def _status_kept_across_applications(mp: pytest.MonkeyPatch) -> None:
+    """Selecting another application keeps the security status of the one left."""
+    original = VirtualCard._select_application
+
+    def select(self: VirtualCard, cmd: Any) -> bytes:
+        status = self._session.status
+        result = original(self, cmd)
+        self._session.status = status
         return result
 
     mp.setattr(VirtualCard, "_select_application", select)
@@ -305,9 +319,14 @@ FAULTS: tuple[Fault, ...] = (
     Fault("shared-juki-counter", "住基AP and common AP share one counter", _shared_juki_counter),
     Fault("sign-cert-free", "EF 0001 readable without the signing password", _sign_cert_free),
     Fault(
-        "status-kept-on-reselect",
-        "security status survives re-SELECT of the AP",
-        _status_kept_on_reselect,
+        "status-cleared-on-reselect",
+        "security status cleared by a re-SELECT of the same AP",
+        _status_cleared_on_reselect,
+    ),
+    Fault(
+        "status-kept-across-applications",
+        "security status survives a SELECT of another AP",
+        _status_kept_across_applications,
     ),
     Fault(
         "status-survives-reset",
