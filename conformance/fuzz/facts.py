@@ -6,6 +6,8 @@
 - every application with its EFs: kind (transparent, record, PIN, key, blocked key) and the
   credentials that open it (None: never readable; empty: free);
 - every PIN: its application, key reference, state key, right value and retry limit;
+- whether a re-SELECT of the current application clears its security status (section 4.3:
+  no, unless the persona's ``[card] reselect_clears_status``);
 - the file contents the card serves (so that a PIN value inside a certificate's UTCTime
   is told apart from a leaked PIN);
 - the secrets that must never leave the card: 16-byte windows of every private key's d, p,
@@ -148,6 +150,12 @@ class CardFacts:
     @property
     def name(self) -> str:
         return self.persona.name
+
+    @property
+    def reselect_clears_status(self) -> bool:
+        """Section 4.3: a re-SELECT of the current application keeps its security status,
+        unless the persona's [card] reselect_clears_status says it clears it."""
+        return self.persona.reselect_clears_status
 
     def pins(self) -> list[PinFact]:
         return [pin for app in self.apps.values() for pin in app.pins.values()]

@@ -2,8 +2,9 @@
 
 The model (`SessionModel`) is the fuzzer's own account of the card's security state, kept
 from what was sent and what the card answered: the selected application, the candidates for
-the current EF, the key references verified (a VERIFY answered 9000) since the last
-application SELECT, reset or power cycle, and every PIN's right value (changes made by the
+the current EF, the key references verified (a VERIFY answered 9000) since the last SELECT
+of another application (or of the same one, on a persona with ``reselect_clears_status``),
+reset or power cycle, and every PIN's right value (changes made by the
 fuzzer included). Access rules come from `facts.CardFacts` (the reference), never from the
 card. Where the model cannot be sure (e.g. which EF a failed SFI read left current), it keeps
 every candidate and only reports what is wrong for all of them: no false findings.
@@ -21,7 +22,9 @@ Invariants (names as they appear in findings):
 - ``access``: a protected EF read (9000/6282 with data), a key used (COMPUTE DIGITAL
   SIGNATURE, INTERNAL AUTHENTICATE) or a PIN changed without the credential;
 - ``status-survives``: the same, where the missing credential was verified before the last
-  application SELECT / reset / power cycle (the security status survived it);
+  SELECT of another application / reset / power cycle (the security status survived it;
+  a re-SELECT of the same application keeps it, section 4.3, unless the persona says
+  ``reselect_clears_status``);
 - ``state-file``: the state file does not load, or its counters (or changed-PIN marks)
   differ from the live card's.
 """
@@ -43,7 +46,10 @@ INVARIANTS: dict[str, str] = {
     "pin-leak": "a PIN value in a response that is not file content readable now",
     "counter": "retry counters move only as VERIFY / CHANGE REFERENCE DATA allow",
     "access": "protected EFs, keys and PIN changes need their credential",
-    "status-survives": "security status never survives an application SELECT, reset or power cycle",
+    "status-survives": (
+        "security status never survives a SELECT of another application, a reset or a power "
+        "cycle (nor a re-SELECT of the same one with reselect_clears_status)"
+    ),
     "state-file": "the state file always loads and matches the live card",
 }
 
@@ -165,7 +171,7 @@ class SessionModel:
         return "?" if self.unknown_app else "MF"
 
     def clear(self, event: str) -> None:
-        """An application SELECT, the ISD SELECT, a reset or a power cycle."""
+        """A SELECT of another application, the ISD SELECT, a reset or a power cycle."""
         if self.verified:  # otherwise what was lost earlier stays the explanation
             self.lost, self.lost_event = frozenset(self.verified), event
         self.verified = set()
@@ -582,7 +588,13 @@ class Checker:
         model = self.model
         if cmd.p1 == 0x04:
             app = model.facts.apps.get(cmd.data)
-            model.clear("application SELECT" if cmd.data != ISD_AID else "ISD SELECT")
+            if app is not None and app is model.app and not model.facts.reselect_clears_status:
+                model.current = frozenset({None})  # section 4.3: the status is kept
+            elif cmd.data == ISD_AID:
+                model.clear("ISD SELECT")
+            else:
+                same = app is not None and app is model.app
+                model.clear("re-SELECT" if same else "application SELECT")
             model.app = app
             model.unknown_app = app is None and cmd.data != ISD_AID
         elif cmd.p1 == 0x02:

@@ -109,14 +109,13 @@ def open_sign_certificate(persona: Persona, state: Path) -> VirtualCard:
 
 
 class KeepStatusCard(VirtualCard):
-    """An application SELECT of the JPKI AP keeps the security status (and current EF)."""
+    """Every application SELECT keeps the security status (and current EF) of the
+    application left (section 4.3: a SELECT of another application clears it)."""
 
     def _select_application(self, cmd):  # type: ignore[no-untyped-def]
         kept: Session = self._session
-        was = self._current
         out = super()._select_application(cmd)
-        if cmd.data == JPKI_AID and was is self._current:
-            self._session = kept
+        self._session = kept
         return out
 
 

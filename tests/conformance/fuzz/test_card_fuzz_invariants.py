@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,7 @@ from simulator.state import PinRecord, StateFileStore
 
 OK = b"\x90\x00"
 SELECT_JPKI = "00A4040C0A" + JPKI_AID.hex()
+SELECT_TEXT = "00A4040C0A" + TEXT_AID.hex()
 
 
 class Harness:
@@ -155,10 +157,11 @@ def test_status_never_survives_select_reset_or_power_cycle(
     harness: Harness, default_persona: Persona
 ) -> None:
     sign = default_persona.sign_pin.value.hex()
-    for event in ("select", "isd", "reset", "power-cycle"):
+    for event in ("other-application", "isd", "reset", "power-cycle"):
         harness.send(SELECT_JPKI)
         assert harness.send(f"0020009B06{sign}") == []
-        if event == "select":
+        if event == "other-application":
+            harness.send(SELECT_TEXT)
             harness.send(SELECT_JPKI)
         elif event == "isd":
             harness.send("00A4040C07A0000001510000")
@@ -169,6 +172,32 @@ def test_status_never_survives_select_reset_or_power_cycle(
         found = harness.send("00B0810010", b"\x30" * 16 + OK)
         assert names(found) == ["status-survives"], event
         assert "before the" in found[0].expected
+
+
+def test_status_kept_by_a_reselect_of_the_same_application(
+    harness: Harness, default_persona: Persona
+) -> None:
+    """Section 4.3: a re-SELECT keeps the status, so the card's answer is no finding."""
+    sign = default_persona.sign_pin.value.hex()
+    harness.send(SELECT_JPKI)
+    assert harness.send(f"0020009B06{sign}") == []
+    assert harness.send(SELECT_JPKI) == []
+    assert harness.send("00B0810010") == []  # the real card's answer: the certificate
+    assert harness.send("00B0810010", b"\x30" * 16 + OK) == []
+
+
+def test_status_cleared_by_a_reselect_when_the_persona_says_so(
+    default_persona: Persona,
+) -> None:
+    persona = dataclasses.replace(default_persona, reselect_clears_status=True)
+    harness = Harness(persona)
+    harness.send(SELECT_JPKI)
+    assert harness.send(f"0020009B06{persona.sign_pin.value.hex()}") == []
+    assert harness.send(SELECT_JPKI) == []
+    assert harness.send("00B0810010") == []  # the card's 6982
+    found = harness.send("00B0810010", b"\x30" * 16 + OK)
+    assert names(found) == ["status-survives"]
+    assert "re-SELECT" in found[0].expected
 
 
 def test_a_card_left_in_its_application_by_a_reset(harness: Harness) -> None:
