@@ -133,7 +133,7 @@ class PinMachine(RuleBasedStateMachine):
     @precondition(lambda self: self.pin.other_aid is not None)
     @rule()
     def other_application_and_back(self) -> None:
-        assert select_aid(self.card, self.pin.other_aid or "").sw == 0x9000
+        expect_sw(select_aid(self.card, self.pin.other_aid or ""), 0x9000)
         self._enter()
         self.verified = False
 

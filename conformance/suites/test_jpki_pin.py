@@ -470,9 +470,10 @@ def test_sign_pin_state_machine(card: CardChannel, persona: Persona, target: Tar
 @pytest.mark.spec("JPKI-PIN-036", section="4.3")
 @pytest.mark.requires("reselect_keeps_status")
 def test_auth_status_kept_by_reselect(card: CardChannel, persona: Persona) -> None:
-    """JICSAP 5.1.3 rule 2: pyjpki re-selects the JPKI AP after VERIFY, then signs."""
+    """Re-selecting the JPKI AP keeps the verified authentication PIN (JICSAP 5.1.3 rule 2;
+    pyjpki re-selects after VERIFY, then signs)."""
     enter(card, JPKI_AID)
-    assert verify(card, 0x98, persona.auth_pin.value) == 0x9000
+    expect_sw(verify(card, 0x98, persona.auth_pin.value), 0x9000)
     enter(card, JPKI_AID)
     assert _auth_key_usable(card)
 
@@ -480,20 +481,23 @@ def test_auth_status_kept_by_reselect(card: CardChannel, persona: Persona) -> No
 @pytest.mark.spec("JPKI-PIN-037", section="4.3")
 @pytest.mark.requires("sign_certificate", "reselect_keeps_status")
 def test_sign_status_kept_by_reselect(card: CardChannel, persona: Persona) -> None:
+    """Re-selecting the JPKI AP keeps the verified signing password: the signature
+    certificate stays readable and the signature key usable (JICSAP 5.1.3 rule 2)."""
     enter(card, JPKI_AID)
-    assert verify_ef(card, SIGN, persona.sign_pin.value) == 0x9000
+    expect_sw(verify_ef(card, SIGN, persona.sign_pin.value), 0x9000)
     enter(card, JPKI_AID)
     assert _sign_cert_readable(card)
-    assert sign(card, 0x00, 0x9A, DIGEST_INFO).sw == 0x9000
+    expect_sw(sign(card, 0x00, 0x9A, DIGEST_INFO), 0x9000)
 
 
 @pytest.mark.spec("JPKI-PIN-038", section="4.3")
 @pytest.mark.requires("card_info")
 def test_status_cleared_by_another_application(card: CardChannel, persona: Persona) -> None:
-    """JICSAP 5.1.3 rule 3: selecting a different application clears the one left."""
+    """Selecting another application clears the JPKI AP's verified PINs (JICSAP 5.1.3
+    rule 3)."""
     enter(card, JPKI_AID)
-    assert verify(card, 0x98, persona.auth_pin.value) == 0x9000
-    assert verify(card, 0x9B, persona.sign_pin.value) == 0x9000
+    expect_sw(verify(card, 0x98, persona.auth_pin.value), 0x9000)
+    expect_sw(verify(card, 0x9B, persona.sign_pin.value), 0x9000)
     enter(card, TEXT_AID)
     enter(card, JPKI_AID)
     assert not _auth_key_usable(card)

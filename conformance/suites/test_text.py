@@ -347,7 +347,7 @@ def test_status_kept_by_reselect_cleared_by_another_application(
     """Section 4.3: re-selecting the text AP keeps its status (unless the persona declares
     reselect_clears_status); selecting another application clears it."""
     enter(card, TEXT_AID)
-    assert verify(card, 0x91, _text(persona).pin.value) == 0x9000
+    expect_sw(verify(card, 0x91, _text(persona).pin.value), 0x9000)
     enter(card, TEXT_AID)
     assert _readable(card, 0x0001) is not persona.reselect_clears_status
     enter(card, JPKI_AID)
