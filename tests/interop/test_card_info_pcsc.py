@@ -25,6 +25,7 @@ from simulator.personalization.persona import fixtures_root
 
 TEXT_AP = "D3921000310001010408"
 SURFACE_AP = "D3921000310001010402"
+JPKI_AP = "D392F000260100000001"
 
 
 @pytest.fixture
@@ -63,6 +64,13 @@ def read(connection: Any, fid: str) -> tuple[bytes, int]:
     return tx(connection, "00B00000000000")
 
 
+def leave_and_return(connection: Any, aid: str) -> None:
+    """Select another application and come back: that clears the status (reference §4.3;
+    re-selecting the same application keeps it)."""
+    select(connection, JPKI_AP)
+    select(connection, aid)
+
+
 def test_text_ap_with_the_pin_and_with_a_and_b(reader: Any) -> None:
     info = load_persona("default").card_info
     assert info is not None
@@ -73,11 +81,14 @@ def test_text_ap_with_the_pin_and_with_a_and_b(reader: Any) -> None:
     assert sw == 0x9000 and verify_my_number_ef(number).number == info.text.pin_a.value.decode()
     basic, sw = read(reader, "0002")
     assert sw == 0x9000 and verify_basic_four(basic).name == "試験　花子"
-    select(reader, TEXT_AP)  # a new selection: nothing verified any more
+    select(reader, TEXT_AP)  # re-selecting the same application keeps the status (§4.3)
+    assert read(reader, "0001")[1] == 0x9000
+    leave_and_return(reader, TEXT_AP)  # another application and back: nothing verified
+    assert read(reader, "0001") == (b"", 0x6982)
     assert verify(reader, "0014", info.text.pin_a.value) == 0x9000  # 照合番号A
     assert read(reader, "0001")[1] == 0x9000
     assert read(reader, "0002") == (b"", 0x6982)  # A does not open the basic 4 info
-    select(reader, TEXT_AP)
+    leave_and_return(reader, TEXT_AP)
     assert verify(reader, "0015", info.text.pin_b.value) == 0x9000  # 照合番号B
     assert read(reader, "0002")[1] == 0x9000
     assert read(reader, "0001") == (b"", 0x6982)
@@ -95,7 +106,7 @@ def test_card_face_with_a_or_b(reader: Any) -> None:
     issuer = verify_cv_certificate(cv, _test_key("cv-surface-ca")).subject_public_key
     assert verify_card_face(face, issuer).birth_date.isoformat() == "1985-08-20"
     assert read(reader, "0005")[1] == 0x9000  # the My Number image: A only
-    select(reader, SURFACE_AP)
+    leave_and_return(reader, SURFACE_AP)
     assert verify(reader, "0012", info.surface.pin_b.value) == 0x9000  # 照合番号B
     assert read(reader, "0002")[0] == face
     assert read(reader, "0005") == (b"", 0x6982)
