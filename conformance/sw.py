@@ -28,16 +28,9 @@ def expect_sw(actual: Response | int, *expected: int, note: object = "") -> None
     __tracebackhide__ = True  # the failure is the caller's line, not this helper's
     if not expected:
         raise TypeError("expect_sw needs at least one expected status word")
-    sw = actual.sw if isinstance(actual, Response) else int(actual)
-    if sw in expected:
-        return
-    wanted = " or ".join(sw_name(word) for word in expected)
-    message = f"expected {wanted}, got {sw_name(sw)}"
-    if note != "":
-        message += f" [{note}]"
-    if isinstance(actual, Response) and actual.command:
-        message += f"\nafter {redacted_hex(actual.command)}"
-    raise AssertionError(message)
+    if _sw(actual) not in expected:
+        wanted = " or ".join(sw_name(word) for word in expected)
+        raise AssertionError(_message(f"expected {wanted}", actual, note))
 
 
 def expect_not_sw(actual: Response | int, *refused: int, note: object = "") -> None:
@@ -46,13 +39,20 @@ def expect_not_sw(actual: Response | int, *refused: int, note: object = "") -> N
     __tracebackhide__ = True
     if not refused:
         raise TypeError("expect_not_sw needs at least one refused status word")
-    sw = actual.sw if isinstance(actual, Response) else int(actual)
-    if sw not in refused:
-        return
-    unwanted = " or ".join(sw_name(word) for word in refused)
-    message = f"expected anything but {unwanted}, got {sw_name(sw)}"
+    if _sw(actual) in refused:
+        unwanted = " or ".join(sw_name(word) for word in refused)
+        raise AssertionError(_message(f"expected anything but {unwanted}", actual, note))
+
+
+def _sw(actual: Response | int) -> int:
+    return actual.sw if isinstance(actual, Response) else int(actual)
+
+
+def _message(expectation: str, actual: Response | int, note: object) -> str:
+    """`expectation`, got <the status word by name> [note], and the command sent."""
+    message = f"{expectation}, got {sw_name(_sw(actual))}"
     if note != "":
         message += f" [{note}]"
     if isinstance(actual, Response) and actual.command:
         message += f"\nafter {redacted_hex(actual.command)}"
-    raise AssertionError(message)
+    return message

@@ -134,22 +134,6 @@ def software_from_args(args: argparse.Namespace) -> SoftwareUnderTest:
     return SoftwareUnderTest(adapter, "pkcs11", flows, args.pkcs11)
 
 
-def software_argv(args: argparse.Namespace) -> list[str]:
-    """The software options as given (--flow and --command in their order), to print a
-    command line the user can paste (`mynasim fuzz rp` hints and reproduce lines)."""
-    argv: list[str] = []
-    if args.command_template is not None:
-        for kind, value in args.software_order:
-            argv += ["--flow" if kind == "flow" else "--command", value]
-        return [*argv, "--pin-via", args.pin_via]
-    for option in ("rp", "python", "pkcs11"):
-        if getattr(args, option) is not None:
-            argv += [f"--{option}", getattr(args, option)]
-    for flow in dict.fromkeys(args.flows):
-        argv += ["--flow", flow]
-    return argv
-
-
 FLOW_PREFIX = re.compile(r"(login|sign)=(.*)", re.DOTALL)
 
 

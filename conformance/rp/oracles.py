@@ -416,9 +416,10 @@ def judge_evidence(
     if outcome.outcome != ACCEPTED:
         return []
     key, pin = FLOW_KEY[flow], FLOW_PIN[flow]
-    signed = [s for s in card_signatures(trace) if s.key == key]
+    signatures = card_signatures(trace)
+    signed = [s for s in signatures if s.key == key]
     if not signed:
-        other = [KEY_NAMES.get(s.key or "", "another key") for s in card_signatures(trace)]
+        other = [KEY_NAMES.get(s.key or "", "another key") for s in signatures]
         detail = f" with the {KEY_NAMES[key]} (only with the {other[0]})" if other else ""
         text = f"accepted, but the card never signed in this step{detail}"
         return [Finding("evidence", FAIL, text)]

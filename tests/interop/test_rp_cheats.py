@@ -22,6 +22,7 @@ from conformance.rp.adapters import CommandAdapter
 from conformance.rp.check import REFERENCE_CLI_ARGS
 from conformance.rp.context import Flow
 from conformance.rp.harness import RpWorld, ScenarioRun
+from conformance.rp.reference import SHA256_DIGEST_INFO
 from conformance.rp.scenarios import ACCEPT, BY_ID, CATALOGUE, RIGHT_VALUES
 from conformance.stack import REINSERT_GAP, Pcscd
 from simulator import VirtualCard
@@ -34,7 +35,6 @@ ACCEPT_JOBS = [
     for flow in scenario.flows
     if any(step.expectation(flow) == ACCEPT for step in scenario.steps)
 ]
-DIGEST_INFO = bytes.fromhex("3031300d060960864801650304020105000420")
 
 
 def earlier_signature(flow: Flow) -> bytes:
@@ -50,7 +50,7 @@ def earlier_signature(flow: Flow) -> bytes:
         bytes.fromhex("00A4020C02" + key),
     ):
         assert card.transmit(apdu)[-2:] == b"\x90\x00"
-    data = DIGEST_INFO + hashlib.sha256(b"an earlier challenge").digest()
+    data = SHA256_DIGEST_INFO + hashlib.sha256(b"an earlier challenge").digest()
     response = card.transmit(bytes([0x80, 0x2A, 0x00, 0x80, len(data)]) + data + b"\x00")
     assert response[-2:] == b"\x90\x00"
     return response[:-2]

@@ -13,7 +13,7 @@ import pytest
 from rp_helpers import step_context
 
 from conformance.rp.adapters import AdapterError, CommandAdapter, FlowCommands, PythonAdapter
-from conformance.rp.check import add_software_arguments, software_argv, software_from_args
+from conformance.rp.check import add_software_arguments, software_from_args
 from conformance.rp.context import ACCEPTED, ERROR, StepContext, StepOutcome
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -78,14 +78,6 @@ def test_ambiguous_commands_are_usage_errors(argv: tuple[str, ...], message: str
 def test_an_option_given_twice_is_refused_not_replaced() -> None:
     with pytest.raises(argparse.ArgumentError, match="given twice; give it once"):
         parse("--flow", "login", "--python", "a:b", "--python", "c:d")
-
-
-def test_software_argv_gives_back_the_options_in_their_order() -> None:
-    argv = ("--flow", "login", "--command", "a b", "--flow", "sign", "--command", "c")
-    assert software_argv(parse(*argv)) == [*argv, "--pin-via", "env"]
-    assert software_argv(parse("--rp", "reference", "--flow", "sign")) == [
-        "--rp", "reference", "--flow", "sign",
-    ]  # fmt: skip
 
 
 def test_rp_check_says_what_is_wrong_and_exits_2() -> None:
